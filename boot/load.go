@@ -1,0 +1,199 @@
+package boot
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/govmm/govmm/memory"
+)
+
+// Config is what Load puts in guest RAM.
+type Config struct {
+	Kernel  *Kernel
+	Initrd  []byte // may be nil
+	Cmdline string
+	RSDP    memory.GuestAddress // ACPI root pointer; 0 if none
+}
+
+// Segment describes a segment register the way kvm_segment does.
+type Segment struct {
+	Base                      uint64
+	Limit                     uint32
+	Selector                  uint16
+	Type, Present, DPL, DB, S uint8
+	L, G                      uint8
+}
+
+// Entry is the boot vCPU's state at the kernel's 64-bit entry point, and
+// where the loader put things.
+type Entry struct {
+	RIP, RSP, RSI, RFLAGS uint64
+	CR0, CR3, CR4, EFER   uint64
+	CS, DS, TR            Segment
+	GDTBase               uint64
+	GDTLimit              uint16
+	IDTBase               uint64
+	IDTLimit              uint16
+
+	KernelStart, KernelEnd memory.GuestAddress // KernelEnd covers init_size
+	InitrdStart, InitrdEnd memory.GuestAddress
+	ZeroPage, CmdlineAddr  memory.GuestAddress
+}
+
+// Load writes the kernel, initrd, command line, zero page, GDT and page
+// tables into ram and returns the entry state.
+func Load(ram *memory.RAM, cfg Config) (*Entry, error) {
+	k := cfg.Kernel
+	e := &Entry{ZeroPage: zeroPageAddr, CmdlineAddr: cmdlineAddr}
+	var err error
+	if e.KernelStart, err = kernelAddress(k, ram.LowEnd()); err != nil {
+		return nil, err
+	}
+	e.KernelEnd = e.KernelStart + memory.GuestAddress(k.InitSize)
+	if err := ram.WriteAt(k.protected, e.KernelStart); err != nil {
+		return nil, fmt.Errorf("write kernel: %w", err)
+	}
+	if len(cfg.Initrd) > 0 {
+		if e.InitrdStart, err = initrdAddress(k, uint64(len(cfg.Initrd)), e.KernelEnd, ram.LowEnd()); err != nil {
+			return nil, err
+		}
+		e.InitrdEnd = e.InitrdStart + memory.GuestAddress(len(cfg.Initrd))
+		if err := ram.WriteAt(cfg.Initrd, e.InitrdStart); err != nil {
+			return nil, fmt.Errorf("write initrd: %w", err)
+		}
+	}
+	if err := writeCmdline(ram, k, cfg.Cmdline); err != nil {
+		return nil, err
+	}
+	if err := writeZeroPage(ram, k, cfg, e); err != nil {
+		return nil, err
+	}
+	if err := writeGDT(ram); err != nil {
+		return nil, err
+	}
+	if err := writePageTables(ram); err != nil {
+		return nil, err
+	}
+	setEntryState(e)
+	return e, nil
+}
+
+// kernelAddress is where the protected-mode kernel goes: its preferred
+// address when relocatable (aligned as it asks), else 1 MiB. The kernel
+// decompresses in place, so init_size bytes from there must be RAM.
+func kernelAddress(k *Kernel, lowEnd memory.GuestAddress) (memory.GuestAddress, error) {
+	addr := lowKernel
+	if k.Relocatable && k.PrefAddress >= uint64(lowKernel) {
+		addr = memory.GuestAddress(k.PrefAddress)
+		if a := memory.GuestAddress(k.KernelAlignment); a > 1 && a&(a-1) == 0 {
+			addr = (addr + a - 1) &^ (a - 1)
+		}
+	}
+	if uint64(addr)+uint64(k.InitSize) > uint64(lowEnd) {
+		return 0, fmt.Errorf("kernel %w: it needs %d MiB from %v to decompress but RAM below the device hole ends at %v: give more --memory",
+			ErrDoesNotFit, (uint64(k.InitSize)+1<<20-1)>>20, addr, lowEnd)
+	}
+	return addr, nil
+}
+
+// initrdAddress puts the initrd as high as the kernel allows, page aligned,
+// above the kernel's decompression area.
+func initrdAddress(k *Kernel, size uint64, kernelEnd, lowEnd memory.GuestAddress) (memory.GuestAddress, error) {
+	top := uint64(lowEnd)
+	if limit := uint64(k.InitrdAddrMax) + 1; limit < top {
+		top = limit
+	}
+	if size > top || (top-size)&^(pageSize-1) < uint64(kernelEnd) {
+		return 0, fmt.Errorf("initrd of %d MiB %w between the kernel's end at %v and %#x: give more --memory or a smaller initrd",
+			size>>20, ErrDoesNotFit, kernelEnd, top)
+	}
+	return memory.GuestAddress((top - size) &^ (pageSize - 1)), nil
+}
+
+func writeCmdline(ram *memory.RAM, k *Kernel, cmdline string) error {
+	if uint64(len(cmdline)) > uint64(k.CmdlineSize) {
+		return fmt.Errorf("command line of %d bytes %w: this kernel takes at most %d", len(cmdline), ErrDoesNotFit, k.CmdlineSize)
+	}
+	return ram.WriteAt(append([]byte(cmdline), 0), cmdlineAddr)
+}
+
+func writeZeroPage(ram *memory.RAM, k *Kernel, cfg Config, e *Entry) error {
+	zp := make([]byte, zeroPageSize)
+	copy(zp[hdrStart:], k.header)
+	le := binary.LittleEndian
+	zp[offTypeOfLoader] = loaderUndefined
+	zp[offLoadFlags] |= loadFlagCanUseHeap
+	le.PutUint16(zp[offHeapEndPtr:], heapEnd)
+	le.PutUint32(zp[offCmdLinePtr:], uint32(cmdlineAddr))
+	le.PutUint32(zp[zpExtCmdLinePtr:], 0)
+	le.PutUint32(zp[offRamdiskImage:], uint32(e.InitrdStart))
+	le.PutUint32(zp[offRamdiskSize:], uint32(e.InitrdEnd-e.InitrdStart))
+	le.PutUint32(zp[zpExtRamdiskImage:], uint32(e.InitrdStart>>32))
+	le.PutUint32(zp[zpExtRamdiskSize:], uint32((e.InitrdEnd-e.InitrdStart)>>32))
+	if cfg.RSDP != 0 && k.Version >= minRSDPVersion {
+		le.PutUint64(zp[zpACPIRSDPAddr:], uint64(cfg.RSDP))
+	}
+	e820 := ram.E820()
+	if len(e820) > e820MaxEntries {
+		return fmt.Errorf("memory map of %d entries exceeds the zero page's %d", len(e820), e820MaxEntries)
+	}
+	zp[zpE820Entries] = uint8(len(e820))
+	for i, r := range e820 {
+		b := zp[zpE820Table+i*e820EntrySize:]
+		le.PutUint64(b, uint64(r.Addr))
+		le.PutUint64(b[8:], r.Size)
+		le.PutUint32(b[16:], uint32(r.Type))
+	}
+	return ram.WriteAt(zp, zeroPageAddr)
+}
+
+func writeGDT(ram *memory.RAM) error {
+	gdt := make([]byte, 8*5)
+	le := binary.LittleEndian
+	le.PutUint64(gdt[selCode:], gdtCode)
+	le.PutUint64(gdt[selData:], gdtData)
+	le.PutUint64(gdt[selTSS:], gdtTSS)
+	if err := ram.WriteAt(gdt, gdtAddr); err != nil {
+		return err
+	}
+	return ram.WriteAt(make([]byte, 8), idtAddr) // an empty IDT
+}
+
+// writePageTables identity-maps the first 4 GiB with 2 MiB pages: the 64-bit
+// boot protocol wants the kernel, zero page and command line mapped.
+func writePageTables(ram *memory.RAM) error {
+	le := binary.LittleEndian
+	if err := ram.WriteUint64(pml4Addr, uint64(pdptAddr)|pagePresent|pageWrite); err != nil {
+		return err
+	}
+	pdpt := make([]byte, pageSize)
+	pds := make([]byte, pdCount*pageSize)
+	for i := 0; i < pdCount; i++ {
+		le.PutUint64(pdpt[8*i:], uint64(pdAddr)+uint64(i*pageSize)|pagePresent|pageWrite)
+	}
+	for i := 0; i < pdCount*512; i++ {
+		le.PutUint64(pds[8*i:], uint64(i)*hugePageSize|pagePresent|pageWrite|pageHuge)
+	}
+	if err := ram.WriteAt(pdpt, pdptAddr); err != nil {
+		return err
+	}
+	return ram.WriteAt(pds, pdAddr)
+}
+
+func setEntryState(e *Entry) {
+	e.RIP = uint64(e.KernelStart) + entry64Offset
+	e.RSP = uint64(stackTop)
+	e.RSI = uint64(zeroPageAddr)
+	e.RFLAGS = 2 // bit 1 is reserved and always set
+	// CD and NW from the reset state are cleared: the kernel decompresses
+	// before it sets CR0 itself, and uncached that would crawl.
+	e.CR0 = cr0PE | cr0ET | cr0NE | cr0PG
+	e.CR3 = uint64(pml4Addr)
+	e.CR4 = cr4PAE
+	e.EFER = eferLME | eferLMA
+	e.CS = Segment{Limit: 0xffffffff, Selector: selCode, Type: 0xb, Present: 1, S: 1, L: 1, G: 1}
+	e.DS = Segment{Limit: 0xffffffff, Selector: selData, Type: 0x3, Present: 1, DB: 1, S: 1, G: 1}
+	e.TR = Segment{Limit: 0xffffffff, Selector: selTSS, Type: 0xb, Present: 1, G: 1}
+	e.GDTBase, e.GDTLimit = uint64(gdtAddr), 8*5-1
+	e.IDTBase, e.IDTLimit = uint64(idtAddr), 7
+}

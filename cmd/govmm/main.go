@@ -1,0 +1,57 @@
+// Command govmm runs a Linux microVM on KVM. This file and its siblings only
+// parse flags, drive the terminal, handle signals and map outcomes to exit
+// codes; the VM itself is package govmm.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit statuses, documented in --help and the README.
+const (
+	exitPoweredOff = 0 // the guest powered off
+	exitError      = 1 // govmm could not start or run the VM
+	exitUsage      = 2 // bad command line
+	exitRebooted   = 3 // the guest rebooted or reset
+	exitCrashed    = 4 // the guest panicked, triple-faulted or hit a KVM emulation failure
+	exitStopped    = 5 // stopped from the host: Ctrl-A x, SIGINT or SIGTERM
+)
+
+const usage = `govmm runs a Linux kernel in a KVM microVM.
+
+Usage:
+  govmm run --kernel BZIMAGE [--initrd FILE] [--cmdline STRING] [--memory SIZE] [--cpus N]
+  govmm help [run]
+  govmm version
+
+Run 'govmm run --help' for the flags of run.
+`
+
+func main() { os.Exit(dispatch(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+
+func dispatch(args []string, stdin *os.File, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return runCommand(args[1:], stdin, stdout, stderr)
+	case "help", "-h", "--help":
+		if len(args) > 1 && args[1] == "run" {
+			return runCommand([]string{"--help"}, stdin, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return exitPoweredOff
+	case "version", "--version":
+		fmt.Fprintln(stdout, "govmm", version)
+		return exitPoweredOff
+	}
+	fmt.Fprintf(stderr, "govmm: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/govmm/govmm"
+	"github.com/govmm/govmm/memory"
+)
+
+const runHelp = `Usage: govmm run --kernel BZIMAGE [flags]
+
+Boots BZIMAGE in a microVM with its serial console (COM1, the guest's ttyS0)
+on this terminal, and exits when the guest powers off.
+
+When standard input is a terminal it is put in raw mode: everything you type
+goes to the guest, Ctrl-C included. Type Ctrl-A x to stop the VM, Ctrl-A a to
+send a literal Ctrl-A, Ctrl-A h for help. When standard input is not a
+terminal it is passed through as is, so scripts can drive and capture the
+console.
+
+Flags:
+%s
+Exit status:
+  0  the guest powered off
+  1  govmm failed (the message says why and what to do)
+  2  bad command line
+  3  the guest rebooted or reset
+  4  the guest crashed: kernel panic (needs reboot=k,panic_warm panic=-1 on the
+     command line, as in the default), triple fault, or KVM emulation failure
+  5  stopped from the host: Ctrl-A x, SIGINT or SIGTERM
+
+Example:
+  govmm run --kernel /boot/vmlinuz-$(uname -r) --initrd initrd.img --memory 1G --cpus 2
+`
+
+type runFlags struct {
+	cfg       govmm.Config
+	memory    string
+	statsPath string
+	debug     bool
+}
+
+func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
+	f := &runFlags{}
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.cfg.Kernel, "kernel", "", "Linux kernel `BZIMAGE` to boot (required)")
+	fs.StringVar(&f.cfg.Initrd, "initrd", "", "initramfs `FILE` handed to the kernel")
+	fs.StringVar(&f.cfg.Cmdline, "cmdline", govmm.DefaultCmdline, "kernel command line")
+	fs.StringVar(&f.memory, "memory", "512M", "guest RAM, e.g. 256M or 4G (K, M, G suffixes are powers of 1024)")
+	fs.IntVar(&f.cfg.CPUs, "cpus", govmm.DefaultCPUs, "number of vCPUs")
+	fs.StringVar(&f.cfg.KVMDevice, "kvm", govmm.DefaultKVMDevice, "KVM device `PATH`")
+	fs.StringVar(&f.statsPath, "stats", "", "write exit statistics as JSON to `FILE` when the VM ends")
+	fs.BoolVar(&f.debug, "debug", false, "report guest accesses to ports and addresses that have no device")
+	fs.Usage = func() { fmt.Fprintf(stderr, runHelp, fs.FlagUsages()) }
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: run takes only flags (quote a --cmdline with spaces)", fs.Arg(0))
+	}
+	if f.cfg.Kernel == "" {
+		return nil, errors.New("--kernel is required: the path of a bzImage, e.g. --kernel /boot/vmlinuz-$(uname -r)")
+	}
+	size, err := memory.ParseSize(f.memory)
+	if err != nil {
+		return nil, fmt.Errorf("--memory: %w", err)
+	}
+	f.cfg.Memory = size
+	return f, nil
+}
+
+func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
+	f, err := parseRunFlags(args, stderr)
+	if errors.Is(err, pflag.ErrHelp) {
+		return exitPoweredOff
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "govmm: %v\nRun 'govmm run --help' for usage.\n", err)
+		return exitUsage
+	}
+	f.cfg.Console = stdout
+	vm, err := govmm.New(f.cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "govmm: %v\n", err)
+		return exitError
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	go func() {
+		if s, ok := <-sigs; ok {
+			cancel(fmt.Errorf("received %v", s))
+		}
+	}()
+	con, err := startConsole(stdin, stderr, vm.ConsoleInput, func() { cancel(errors.New("Ctrl-A x typed")) })
+	if err != nil {
+		vm.Close()
+		fmt.Fprintf(stderr, "govmm: %v\n", err)
+		return exitError
+	}
+	res, runErr := vm.Run(ctx)
+	con.restore()
+	return report(res, runErr, f, stderr)
+}
+
+// report prints how the VM ended and picks the exit status.
+func report(res govmm.Result, runErr error, f *runFlags, stderr io.Writer) int {
+	if f.statsPath != "" {
+		if err := writeStats(f.statsPath, res); err != nil {
+			fmt.Fprintf(stderr, "govmm: %v\n", err)
+		}
+	}
+	if f.debug {
+		printUnhandled(stderr, res)
+	}
+	if runErr != nil {
+		fmt.Fprintf(stderr, "govmm: %v\n", runErr)
+		return exitError
+	}
+	switch res.Reason {
+	case govmm.PoweredOff:
+		return exitPoweredOff
+	case govmm.Rebooted:
+		fmt.Fprintf(stderr, "govmm: %s\n", res.Detail)
+		return exitRebooted
+	case govmm.Crashed:
+		fmt.Fprintf(stderr, "govmm: guest crashed: %s\n", res.Detail)
+		return exitCrashed
+	case govmm.Stopped:
+		fmt.Fprintf(stderr, "govmm: stopped: %s\n", res.Detail)
+		return exitStopped
+	}
+	fmt.Fprintf(stderr, "govmm: VM ended for an unknown reason: %s\n", res.Detail)
+	return exitError
+}

@@ -1,0 +1,131 @@
+// Package govmm assembles a microVM from KVM, guest memory, the Linux boot
+// protocol, vCPU goroutines and emulated devices, and runs it until the guest
+// powers off, resets, crashes or the caller cancels.
+package govmm
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/govmm/govmm/memory"
+)
+
+// Defaults a caller gets for zero fields.
+const (
+	DefaultMemory    = 512 * memory.MiB
+	DefaultCPUs      = 1
+	DefaultKVMDevice = "/dev/kvm"
+	// DefaultCmdline sends the console to COM1, resets through the i8042,
+	// turns a panic into an immediate warm reboot that govmm reports as a
+	// crash (see biosResetFlag), and keeps the console quiet: every byte the
+	// guest prints is a VM exit.
+	DefaultCmdline = "console=ttyS0 reboot=k,panic_warm panic=-1"
+
+	// minMemory is the least RAM govmm will start a guest with.
+	minMemory = 16 * memory.MiB
+)
+
+// Config describes one microVM.
+type Config struct {
+	Kernel  string // path to a bzImage
+	Initrd  string // path to an initramfs; optional
+	Cmdline string // kernel command line; DefaultCmdline if empty
+	Memory  uint64 // guest RAM in bytes; DefaultMemory if 0
+	CPUs    int    // vCPUs; DefaultCPUs if 0
+
+	// Console receives what the guest writes to its serial console; nil
+	// discards it. Input goes to (*VM).ConsoleInput.
+	Console io.Writer
+
+	// KVMDevice is the path of the KVM device; DefaultKVMDevice if empty.
+	KVMDevice string
+}
+
+// ErrInvalidConfig is wrapped by every error Validate returns.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// FieldError names the field at fault and how to fix it.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+func (e *FieldError) Unwrap() error { return ErrInvalidConfig }
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.Cmdline == "" {
+		c.Cmdline = DefaultCmdline
+	}
+	if c.Memory == 0 {
+		c.Memory = DefaultMemory
+	}
+	if c.CPUs == 0 {
+		c.CPUs = DefaultCPUs
+	}
+	if c.KVMDevice == "" {
+		c.KVMDevice = DefaultKVMDevice
+	}
+	if c.Console == nil {
+		c.Console = io.Discard
+	}
+	return c
+}
+
+// Validate checks what can be checked without KVM. Zero fields take their
+// defaults first.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.Kernel == "" {
+		errs = append(errs, &FieldError{"kernel", "no kernel given: pass the path of a bzImage, e.g. /boot/vmlinuz-$(uname -r)"})
+	} else if err := readable(c.Kernel); err != nil {
+		errs = append(errs, &FieldError{"kernel", err.Error()})
+	}
+	if c.Initrd != "" {
+		if err := readable(c.Initrd); err != nil {
+			errs = append(errs, &FieldError{"initrd", err.Error()})
+		}
+	}
+	if err := checkMemory(c.Memory); err != nil {
+		errs = append(errs, err)
+	}
+	if c.CPUs < 1 || c.CPUs > maxCPUs {
+		errs = append(errs, &FieldError{"cpus", fmt.Sprintf("%d vCPUs asked: give between 1 and %d", c.CPUs, maxCPUs)})
+	}
+	return errors.Join(errs...)
+}
+
+func checkMemory(size uint64) error {
+	if size < minMemory {
+		return &FieldError{"memory", fmt.Sprintf("%d MiB is too little to boot Linux: give at least %d MiB, e.g. 512M", size/memory.MiB, minMemory/memory.MiB)}
+	}
+	if size%memory.PageSize != 0 {
+		return &FieldError{"memory", fmt.Sprintf("%d bytes is not a multiple of 4 KiB: use a size like 512M", size)}
+	}
+	host, err := hostMemory()
+	if err == nil && size > host {
+		return &FieldError{"memory", fmt.Sprintf("%d MiB asked but the host has %d MiB: give less", size/memory.MiB, host/memory.MiB)}
+	}
+	return nil
+}
+
+// readable reports a path that cannot be opened for reading, or is not a file.
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+// modules are loaded in this order (each after what it depends on).
+var modules = []string{
+	// virtio-9p, for the host's /
+	"virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
+	"netfs", "fscache", "9pnet", "9pnet_virtio", "9p",
+	// KVM on the emulated AMD CPU
+	"irqbypass", "ccp", "kvm", "kvm-amd",
+	// taps for network tests
+	"tun",
+}
+
+// applets are the busybox commands the init script uses.
+var applets = []string{"sh", "mount", "insmod", "mkdir", "cat", "chroot", "poweroff", "sync", "sed", "setsid", "echo", "test", "["}
+
+// buildInitramfs returns the path of the sandbox's initramfs, building it
+// once per distinct content.
+func buildInitramfs(o *options) (string, error) {
+	files, err := moduleFiles(o.kernelTree)
+	if err != nil {
+		return "", err
+	}
+	bb, err := os.ReadFile(o.busybox)
+	if err != nil {
+		return "", fmt.Errorf("read busybox: %w (install it with: apt-get install busybox-static)", err)
+	}
+	recs := []cpio.Record{
+		cpio.Directory("bin", 0o755), cpio.Directory("dev", 0o755), cpio.Directory("proc", 0o755),
+		cpio.Directory("sys", 0o755), cpio.Directory("host", 0o755), cpio.Directory("modules", 0o755),
+		cpio.CharDev("dev/console", 0o600, 5, 1),
+		cpio.StaticFile("bin/busybox", string(bb), 0o755),
+		cpio.StaticFile("init", initScript, 0o755),
+		cpio.StaticFile("modules/order", strings.Join(modules, "\n")+"\n", 0o644),
+	}
+	for _, a := range applets {
+		recs = append(recs, cpio.Symlink("bin/"+a, "busybox"))
+	}
+	for i, name := range modules {
+		b, err := os.ReadFile(files[i])
+		if err != nil {
+			return "", err
+		}
+		recs = append(recs, cpio.StaticFile("modules/"+name+".ko", string(b), 0o644))
+	}
+	var raw bytes.Buffer
+	w := cpio.Newc.Writer(&raw)
+	if err := cpio.WriteRecords(w, recs); err != nil {
+		return "", err
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(raw.Bytes())
+	path := filepath.Join(o.cacheDir, "l1-"+hex.EncodeToString(sum[:8])+".cpio.gz")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	return path, writeGzip(path, raw.Bytes())
+}
+
+func writeGzip(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	var gz bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+	if err != nil {
+		return err
+	}
+	if _, err := zw.Write(data); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, gz.Bytes(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// moduleFiles finds each module's .ko in the unpacked kernel package.
+func moduleFiles(tree string) ([]string, error) {
+	found := map[string]string{}
+	root := filepath.Join(tree, "lib", "modules")
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if name, ok := strings.CutSuffix(d.Name(), ".ko"); ok {
+			found[name] = p
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox kernel modules: %w (run `make sandbox-kernel`)", err)
+	}
+	out := make([]string, len(modules))
+	for i, m := range modules {
+		if out[i] = found[m]; out[i] == "" {
+			return nil, fmt.Errorf("module %s.ko not found under %s: is it an unpacked Debian linux-image-*-amd64?", m, root)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,153 @@
+// Command sandbox runs one command inside the project's nested-KVM sandbox: a
+// QEMU virtual machine, emulated with TCG, whose CPU has AMD SVM, whose
+// Debian kernel loads kvm-amd, and which sees the host's / over virtio-9p.
+// The command runs chrooted in that /, with the same working directory, so a
+// test binary compiled on the host runs unchanged against a working
+// /dev/kvm. The sandbox exits with the command's status (125 when the
+// sandbox itself fails).
+//
+//	go run ./tests/sandbox -kernel-tree ~/.cache/govmm/kernel-std -- ./boot.test -test.v
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// exitSandboxFailed is the status when the sandbox, not the command, failed.
+const exitSandboxFailed = 125
+
+type options struct {
+	kernelTree  string
+	busybox     string
+	cacheDir    string
+	memoryMiB   int
+	cpus        int
+	timeout     time.Duration
+	interactive bool
+	env         []string
+	command     []string
+}
+
+func main() {
+	opts, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
+		os.Exit(2)
+	}
+	status, err := run(opts)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
+		os.Exit(exitSandboxFailed)
+	}
+	os.Exit(status)
+}
+
+type envList []string
+
+func (e *envList) String() string     { return strings.Join(*e, ",") }
+func (e *envList) Set(s string) error { *e = append(*e, s); return nil }
+
+func parseFlags(args []string) (*options, error) {
+	home, _ := os.UserHomeDir()
+	o := &options{}
+	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
+	fs.StringVar(&o.kernelTree, "kernel-tree", filepath.Join(home, ".cache/govmm/kernel-std"), "unpacked Debian linux-image package for the sandbox (boot/vmlinuz-*, lib/modules/*)")
+	fs.StringVar(&o.busybox, "busybox", "/bin/busybox", "static busybox (Debian busybox-static)")
+	fs.StringVar(&o.cacheDir, "cache", filepath.Join(home, ".cache/govmm/sandbox"), "where the sandbox's initramfs is cached")
+	fs.IntVar(&o.memoryMiB, "memory", 6144, "sandbox RAM in MiB")
+	fs.IntVar(&o.cpus, "cpus", 2, "sandbox vCPUs")
+	fs.DurationVar(&o.timeout, "timeout", 25*time.Minute, "kill the sandbox after this long")
+	fs.BoolVar(&o.interactive, "interactive", false, "give the command this terminal (for demos)")
+	fs.Var((*envList)(&o.env), "env", "pass this environment variable into the sandbox (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	o.command = fs.Args()
+	if len(o.command) == 0 {
+		return nil, errors.New("no command: usage: sandbox [flags] -- COMMAND [ARGS...]")
+	}
+	return o, nil
+}
+
+func run(o *options) (int, error) {
+	kernel, err := findKernel(o.kernelTree)
+	if err != nil {
+		return 0, err
+	}
+	initrd, err := buildInitramfs(o)
+	if err != nil {
+		return 0, err
+	}
+	dir, err := os.MkdirTemp("", "govmm-sandbox-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	if err := writeRunScript(dir, o); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", qemuArgs(o, kernel, initrd, dir)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if !o.interactive {
+		cmd.Stdin = nil
+	}
+	start := time.Now()
+	if err := cmd.Run(); err != nil && ctx.Err() == nil {
+		return 0, fmt.Errorf("qemu-system-x86_64: %w (install it with: apt-get install qemu-system-x86)", err)
+	}
+	if ctx.Err() != nil {
+		return 0, fmt.Errorf("stopped after %v: %v", time.Since(start).Round(time.Second), context.Cause(ctx))
+	}
+	return readStatus(dir)
+}
+
+func findKernel(tree string) (string, error) {
+	matches, err := filepath.Glob(filepath.Join(tree, "boot", "vmlinuz-*"))
+	if err != nil || len(matches) == 0 {
+		return "", fmt.Errorf("no sandbox kernel in %s/boot: run `make sandbox-kernel` (it unpacks Debian's linux-image-amd64)", tree)
+	}
+	return matches[len(matches)-1], nil
+}
+
+// qemuArgs is the L1 machine: TCG with a CPU that has SVM, no network card
+// (tests build their own networks inside), the host's / over 9p.
+func qemuArgs(o *options, kernel, initrd, dir string) []string {
+	console := "stdio,id=con,signal=on"
+	if o.interactive {
+		// Ctrl-A and Ctrl-C belong to the program in the sandbox.
+		console = "stdio,id=con,mux=off,signal=off"
+	}
+	return []string{
+		"-accel", "tcg,thread=multi", "-cpu", "max", "-smp", strconv.Itoa(o.cpus), "-m", strconv.Itoa(o.memoryMiB),
+		"-display", "none", "-nodefaults", "-no-user-config", "-no-reboot", "-nic", "none",
+		"-chardev", console, "-serial", "chardev:con",
+		"-kernel", kernel, "-initrd", initrd,
+		"-append", "console=ttyS0 quiet loglevel=1 panic=-1 govmm.sandbox=" + dir,
+		"-virtfs", "local,path=/,mount_tag=host,security_model=none,multidevs=remap",
+	}
+}
+
+// readStatus returns the command's exit status that the sandbox's init wrote.
+func readStatus(dir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "status"))
+	if err != nil {
+		diag, _ := os.ReadFile(filepath.Join(dir, "diagnosis"))
+		return 0, fmt.Errorf("the command did not run to the end inside the sandbox: %s", strings.TrimSpace(string(diag)+" (no exit status written)"))
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}

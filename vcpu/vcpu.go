@@ -1,0 +1,156 @@
+// Package vcpu runs the guest's virtual CPUs: one goroutine per vCPU, locked
+// to the OS thread that created it, looping on KVM_RUN and dispatching the
+// exits that reach user space to the port I/O and MMIO buses.
+package vcpu
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/govmm/govmm/kvm"
+)
+
+// Counters count the exits that reached govmm, by kind.
+type Counters struct {
+	PIO  atomic.Uint64
+	MMIO atomic.Uint64
+}
+
+// Setup is the state a vCPU starts in. Regs and Sregs are set only on the boot
+// CPU; the others wait in the in-kernel local APIC for INIT and SIPI.
+type Setup struct {
+	// SupportedCPUID is KVM's supported set; the vCPU shapes its own table
+	// from it (see CPUID) for Count vCPUs.
+	SupportedCPUID []kvm.CPUIDEntry
+	Count          int
+	MSRs           []kvm.MSREntry
+	Regs           *kvm.Regs
+	// Sregs edits the vCPU's special registers in place (from their reset state).
+	Sregs func(*kvm.Sregs)
+}
+
+// VCPU is one running virtual CPU.
+type VCPU struct {
+	id    int
+	vm    *kvm.VM
+	buses Buses
+
+	Counters Counters
+
+	// mu guards cpu: Stop touches its kvm_run page, which Close unmaps.
+	mu  sync.Mutex
+	cpu *kvm.VCPU
+
+	stopping atomic.Bool
+	tid      atomic.Int32
+	ready    chan error
+	done     chan<- Result
+}
+
+// Result is how a vCPU loop ended: a Stop from the guest, an error, or
+// neither when it was asked to stop. Stats are the vCPU's KVM statistics.
+type Result struct {
+	ID    int
+	Stop  *Stop
+	Err   error
+	Stats map[string]uint64
+}
+
+// Start creates vCPU id on a new locked OS thread, configures it and runs it.
+// It returns once the vCPU is configured (or failed to be); the loop's Result
+// arrives on done, after the vCPU fd is closed.
+func Start(vm *kvm.VM, id int, setup Setup, buses Buses, done chan<- Result) (*VCPU, error) {
+	v := &VCPU{id: id, vm: vm, buses: buses, ready: make(chan error, 1), done: done}
+	go v.thread(setup)
+	if err := <-v.ready; err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// thread owns the OS thread: the vCPU fd is created, run and closed on it, and
+// the thread ends with the goroutine (it is not returned to the Go scheduler).
+func (v *VCPU) thread(setup Setup) {
+	runtime.LockOSThread()
+	v.tid.Store(int32(unix.Gettid()))
+	cpu, err := v.vm.CreateVCPU(v.id)
+	if err != nil {
+		v.ready <- err
+		return
+	}
+	if err := configure(cpu, v.id, setup); err != nil {
+		v.ready <- errors.Join(fmt.Errorf("configure vCPU %d: %w", v.id, err), cpu.Close())
+		return
+	}
+	stats, statsErr := cpu.Stats()
+	v.setCPU(cpu)
+	v.ready <- nil
+	res := Result{ID: v.id}
+	res.Stop, res.Err = v.loop(cpu)
+	if os.Getenv("GOVMM_DEBUG_REGS") != "" {
+		r, _ := cpu.Regs()
+		sr, _ := cpu.Sregs()
+		fmt.Fprintf(os.Stderr, "vcpu %d regs %+v\nsregs cr0 %#x cr3 %#x cr4 %#x efer %#x cs %+v\n", v.id, r, sr.CR0, sr.CR3, sr.CR4, sr.EFER, sr.CS)
+	}
+	if statsErr == nil {
+		res.Stats, statsErr = stats.Read()
+		statsErr = errors.Join(statsErr, stats.Close())
+	}
+	if statsErr != nil && res.Err == nil {
+		res.Err = fmt.Errorf("vCPU %d statistics: %w", v.id, statsErr)
+	}
+	v.setCPU(nil)
+	if err := cpu.Close(); err != nil && res.Err == nil {
+		res.Err = err
+	}
+	v.done <- res
+}
+
+func (v *VCPU) loop(cpu *kvm.VCPU) (*Stop, error) {
+	for !v.stopping.Load() {
+		err := cpu.Run()
+		if errors.Is(err, kvm.ErrInterrupted) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("vCPU %d: %w", v.id, err)
+		}
+		stop, err := handleExit(cpu.Exit(), v.buses, &v.Counters)
+		if stop != nil || err != nil {
+			if err != nil {
+				err = fmt.Errorf("vCPU %d: %w", v.id, err)
+			}
+			return stop, err
+		}
+	}
+	return nil, nil
+}
+
+// Stop asks the vCPU to leave KVM_RUN and end its loop. It does not wait.
+func (v *VCPU) Stop() {
+	if v.stopping.Swap(true) {
+		return
+	}
+	// immediate_exit covers a vCPU about to enter KVM_RUN; the signal one
+	// already inside it. Any handled signal ends KVM_RUN with EINTR; SIGURG is
+	// the Go runtime's own and harmless to it.
+	v.mu.Lock()
+	if v.cpu != nil {
+		v.cpu.SetImmediateExit(true)
+	}
+	v.mu.Unlock()
+	//nolint:errcheck // ESRCH means the thread has already exited: nothing to kick.
+	unix.Tgkill(unix.Getpid(), int(v.tid.Load()), unix.SIGURG)
+}
+
+func (v *VCPU) setCPU(cpu *kvm.VCPU) {
+	v.mu.Lock()
+	v.cpu = cpu
+	v.mu.Unlock()
+}

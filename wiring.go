@@ -1,0 +1,60 @@
+package govmm
+
+import (
+	"time"
+
+	"github.com/govmm/govmm/boot/acpi"
+	"github.com/govmm/govmm/devices"
+	"github.com/govmm/govmm/devices/acpipm"
+	"github.com/govmm/govmm/devices/cmos"
+	"github.com/govmm/govmm/devices/i8042"
+	"github.com/govmm/govmm/devices/serial"
+	"github.com/govmm/govmm/memory"
+)
+
+func (v *VM) writeACPI() (memory.GuestAddress, error) {
+	return acpi.Write(v.ram, acpiTablesAddr, acpi.Config{
+		CPUs:             v.cfg.CPUs,
+		LAPICAddr:        lapicAddr,
+		IOAPICAddr:       ioapicAddr,
+		SleepControlPort: acpiSleepControl,
+		SleepStatusPort:  acpiSleepStatus,
+		ResetPort:        acpiReset,
+		ResetValue:       acpiResetValue,
+		HasI8042:         true,
+	})
+}
+
+// wireDevices builds the legacy PC devices and maps them on the buses.
+func (v *VM) wireDevices() error {
+	v.buses.PIO = devices.NewBus("pio")
+	v.buses.MMIO = devices.NewBus("mmio")
+	v.serial = serial.New(&irqLine{vm: v.kvm, irq: com1IRQ}, v.cfg.Console)
+	kbd := i8042.New(v.guestEvent)
+	regs := []struct {
+		base, size uint64
+		name       string
+		dev        devices.Device
+	}{
+		{com1Port, com1Size, "serial (COM1)", v.serial},
+		{i8042DataPort, 1, "i8042 data", kbd.DataPort()},
+		{i8042CommandPort, 1, "i8042 command", kbd.CommandPort()},
+		{cmosPort, cmosSize, "cmos", cmos.New(time.Now)},
+		{acpiPMPort, acpiPMSize, "acpi pm", acpipm.New(v.guestEvent, acpiResetValue)},
+	}
+	for _, r := range regs {
+		if err := v.buses.PIO.Register(r.base, r.size, r.name, r.dev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// guestEvent is the devices' EventSink: the first request wins, the rest are
+// dropped because the VM is already stopping.
+func (v *VM) guestEvent(e devices.Event) {
+	select {
+	case v.events <- e:
+	default:
+	}
+}
