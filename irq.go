@@ -15,6 +15,6 @@ type irqLine struct {
 func (l *irqLine) SetLevel(high bool) {
 	if err := l.vm.IRQLine(l.irq, high); err != nil {
 		// Only a closed VM fails here; the device cannot act on it.
-		slog.Debug("irq line", "irq", l.irq, "err", err)
+		slog.Warn("irq line", "irq", l.irq, "err", err)
 	}
 }

@@ -26,6 +26,7 @@ const (
 
 	cmosPort = 0x70
 	cmosSize = 2
+	rtcIRQ   = 8
 
 	// ACPI hardware-reduced sleep control, sleep status and reset registers.
 	acpiPMPort       = 0x600

@@ -21,7 +21,13 @@ func (v *VM) writeACPI() (memory.GuestAddress, error) {
 		SleepStatusPort:  acpiSleepStatus,
 		ResetPort:        acpiReset,
 		ResetValue:       acpiResetValue,
-		HasI8042:         true,
+		// No 8042 flag: Linux then skips probing for a keyboard that is
+		// not there; its reboot=k still resets through port 0x64.
+		HasI8042: false,
+		Devices: []acpi.ISADevice{
+			{Name: "COM1", HID: "PNP0501", Port: com1Port, PortLen: com1Size, IRQ: com1IRQ},
+			{Name: "RTC_", HID: "PNP0B00", Port: cmosPort, PortLen: cmosSize, IRQ: rtcIRQ},
+		},
 	})
 }
 

@@ -16,16 +16,16 @@ import (
 const apiVersion = 12
 
 var (
-	// ErrNoKVM: the KVM device does not exist.
+	// ErrNoKVM means there is no KVM device to open.
 	ErrNoKVM = errors.New("KVM is not available: load the kvm-intel or kvm-amd module on a host with " +
 		"virtualization enabled (and nested virtualization, inside a VM), or run the tests through " +
 		"the project's nested-KVM sandbox with `make test` (go run ./tests/sandbox)")
-	// ErrPermission: the KVM device exists but may not be opened.
+	// ErrPermission means the KVM device exists but this user may not open it.
 	ErrPermission = errors.New("no permission to open the KVM device: add your user to the kvm group " +
 		"(usermod -aG kvm $USER, then log in again) or run as root")
-	// ErrAPIVersion: the kernel speaks another KVM API.
+	// ErrAPIVersion means the device speaks another KVM API than version 12.
 	ErrAPIVersion = errors.New("unsupported KVM API version")
-	// ErrInterrupted: KVM_RUN returned EINTR (a signal or immediate_exit);
+	// ErrInterrupted means KVM_RUN returned EINTR (a signal or immediate_exit);
 	// the caller re-checks whether to stop and runs again.
 	ErrInterrupted = errors.New("KVM_RUN interrupted")
 )
@@ -33,6 +33,7 @@ var (
 // CapabilityError says which required capability this host's KVM lacks.
 type CapabilityError struct{ Cap Cap }
 
+// Error names the missing capability.
 func (e *CapabilityError) Error() string {
 	return fmt.Sprintf("this host's KVM lacks %v, which govmm needs: use a newer host kernel", e.Cap)
 }

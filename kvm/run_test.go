@@ -117,9 +117,10 @@ func TestKickSpinningGuest(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	tid := unix.Gettid()
-	done := make(chan struct{})
-	defer close(done)
+	done, kicker := make(chan struct{}), make(chan struct{})
+	defer func() { close(done); <-kicker }() // the vCPU is closed after this
 	go func() {
+		defer close(kicker)
 		for {
 			select {
 			case <-done:

@@ -11,6 +11,9 @@ import (
 // (request_interrupt_window, immediate_exit, padding1), which the mmap keeps
 // page-aligned. api.rst, "struct kvm_run".
 func storeImmediateExit(run []byte, on bool) {
+	if len(run) < minRunSize { // closed vCPU: nothing to stop
+		return
+	}
 	word := (*uint32)(unsafe.Pointer(&run[0]))
 	const shift = 8 * runImmediateExit
 	var v uint32

@@ -41,6 +41,11 @@ func (c *VCPU) Run() error {
 		storeImmediateExit(c.run, false)
 		return ErrInterrupted
 	}
+	if errors.Is(err, unix.EAGAIN) {
+		// An application processor waiting for INIT/SIPI was woken
+		// without becoming runnable: nothing to serve, run again.
+		return ErrInterrupted
+	}
 	if err != nil {
 		return fmt.Errorf("KVM_RUN: %w", err)
 	}
@@ -49,7 +54,8 @@ func (c *VCPU) Run() error {
 
 // SetImmediateExit sets kvm_run.immediate_exit: while on, KVM_RUN returns
 // EINTR (ErrInterrupted) before entering the guest. It is safe to call from
-// any goroutine; a vCPU already inside KVM_RUN also needs a signal to leave.
+// any goroutine until Close; a vCPU already inside KVM_RUN also needs a
+// signal to its thread to leave.
 func (c *VCPU) SetImmediateExit(on bool) { storeImmediateExit(c.run, on) }
 
 // Regs reads the general-purpose registers.

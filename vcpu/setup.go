@@ -13,6 +13,7 @@ const (
 	lvtModeMask     = 0x700
 	lvtModeExtINT   = 0x700
 	lvtModeNMI      = 0x400
+	lvtMasked       = 1 << 16
 	fpuControlWord  = 0x37f  // FNINIT default
 	fpuMXCSRDefault = 0x1f80 // all SSE exceptions masked
 )
@@ -60,7 +61,7 @@ func wireLINTs(cpu *kvm.VCPU) error {
 	if err != nil {
 		return err
 	}
-	st.SetReg(lapicLVTLINT0, st.Reg(lapicLVTLINT0)&^lvtModeMask|lvtModeExtINT)
+	st.SetReg(lapicLVTLINT0, st.Reg(lapicLVTLINT0)&^lvtModeMask|lvtModeExtINT|lvtMasked)
 	st.SetReg(lapicLVTLINT1, st.Reg(lapicLVTLINT1)&^lvtModeMask|lvtModeNMI)
 	if err := cpu.SetLAPIC(&st); err != nil {
 		return fmt.Errorf("set LAPIC LINT0/LINT1: %w", err)

@@ -6,7 +6,6 @@ package vcpu
 import (
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -93,11 +92,6 @@ func (v *VCPU) thread(setup Setup) {
 	v.ready <- nil
 	res := Result{ID: v.id}
 	res.Stop, res.Err = v.loop(cpu)
-	if os.Getenv("GOVMM_DEBUG_REGS") != "" {
-		r, _ := cpu.Regs()
-		sr, _ := cpu.Sregs()
-		fmt.Fprintf(os.Stderr, "vcpu %d regs %+v\nsregs cr0 %#x cr3 %#x cr4 %#x efer %#x cs %+v\n", v.id, r, sr.CR0, sr.CR3, sr.CR4, sr.EFER, sr.CS)
-	}
 	if statsErr == nil {
 		res.Stats, statsErr = stats.Read()
 		statsErr = errors.Join(statsErr, stats.Close())

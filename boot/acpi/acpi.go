@@ -22,7 +22,8 @@ type Config struct {
 	SleepStatusPort  uint16 // FADT SLEEP_STATUS_REG
 	ResetPort        uint16 // FADT RESET_REG; 0 for none
 	ResetValue       uint8
-	HasI8042         bool // IAPC_BOOT_ARCH 8042 flag
+	HasI8042         bool        // IAPC_BOOT_ARCH 8042 flag
+	Devices          []ISADevice // legacy devices the DSDT names
 }
 
 // maxCPUs is what 8-bit xAPIC IDs can name (255 is broadcast).
@@ -36,10 +37,15 @@ func Write(ram *memory.RAM, base memory.GuestAddress, cfg Config) (memory.GuestA
 	if cfg.CPUs < 1 || cfg.CPUs > maxCPUs {
 		return 0, fmt.Errorf("ACPI tables: %d CPUs, want 1 to %d", cfg.CPUs, maxCPUs)
 	}
+	for _, d := range cfg.Devices {
+		if err := d.validate(); err != nil {
+			return 0, err
+		}
+	}
 	var img image
 	img.base = base
 	rsdp := img.reserve(rsdpSize)
-	dsdt := img.add(dsdtTable())
+	dsdt := img.add(dsdtTable(cfg.Devices))
 	fadt := img.add(fadtTable(cfg, dsdt))
 	madt := img.add(madtTable(cfg))
 	xsdt := img.add(xsdtTable(fadt, madt))

@@ -130,20 +130,19 @@ func madtTable(cfg Config) []byte {
 	return finish(t)
 }
 
-// AML opcodes (ACPI 6.5, chapter 20).
-const (
-	amlNameOp    = 0x08
-	amlPackageOp = 0x12
-	amlBytePfx   = 0x0a
-	amlZeroOp    = 0x00
-)
-
 // s5SleepType is the SLP_TYP the guest writes to enter S5: it must match
 // what devices/acpipm treats as a power-off.
 const s5SleepType = 5
 
-func dsdtTable() []byte {
+func dsdtTable(devices []ISADevice) []byte {
 	t := header("DSDT", 2)
+	var sb []byte
+	for i, d := range devices {
+		sb = append(sb, amlDevice(d, byte(i))...)
+	}
+	if len(sb) > 0 {
+		t = append(t, amlScope("_SB_", sb)...)
+	}
 	// Name (_S5, Package (4) {5, 5, 0, 0}): SLP_TYPa, SLP_TYPb, reserved.
 	pkg := []byte{4, amlBytePfx, s5SleepType, amlBytePfx, s5SleepType, amlZeroOp, amlZeroOp}
 	t = append(t, amlNameOp, '_', 'S', '5', '_', amlPackageOp, byte(len(pkg)+1))

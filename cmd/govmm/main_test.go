@@ -25,7 +25,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--kernel", notKernel, "--memory", "12X"}, exitUsage, "--memory"},
 		{[]string{"run", "--kernel", notKernel, "extra"}, exitUsage, `unexpected argument "extra"`},
 		{[]string{"run", "--kernel", filepath.Join(dir, "missing")}, exitError, "no such file"},
-		{[]string{"run", "--kernel", notKernel, "--cpus", "0"}, exitError, "cpus"},
+		{[]string{"run", "--kernel", notKernel, "--cpus", "0"}, exitUsage, "--cpus 0"},
+		{[]string{"run", "--kernel", notKernel, "--cpus", "100000"}, exitError, "cpus"},
 		{[]string{"run", "--kernel", notKernel, "--memory", "1M"}, exitError, "at least 16 MiB"},
 		{[]string{"run", "--kernel", notKernel, "--memory", "100T"}, exitError, "the host has"},
 	} {

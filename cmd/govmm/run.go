@@ -70,6 +70,10 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	if f.cfg.Kernel == "" {
 		return nil, errors.New("--kernel is required: the path of a bzImage, e.g. --kernel /boot/vmlinuz-$(uname -r)")
 	}
+	if f.cfg.CPUs < 1 {
+		// The library reads 0 as "default"; on the command line it is a mistake.
+		return nil, fmt.Errorf("--cpus %d: give at least 1 vCPU", f.cfg.CPUs)
+	}
 	size, err := memory.ParseSize(f.memory)
 	if err != nil {
 		return nil, fmt.Errorf("--memory: %w", err)

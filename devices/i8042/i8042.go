@@ -27,6 +27,9 @@ const (
 	statusOBF     = 0x01 // output buffer full
 	statusSystem  = 0x04 // self test passed
 	statusCommand = 0x08 // last write was a command
+	statusUnlock  = 0x10 // keyboard not inhibited by the keylock
+	ctrKbdOff     = 0x10 // command byte: keyboard clock disabled
+	ctrAuxOff     = 0x20 // command byte: aux clock disabled
 	outputReset   = 0x01 // output port bit 0: 0 holds the CPU in reset
 )
 
@@ -43,7 +46,7 @@ type I8042 struct {
 
 // New returns a controller that reports a reset request to sink.
 func New(sink devices.EventSink) *I8042 {
-	return &I8042{sink: sink, status: statusSystem}
+	return &I8042{sink: sink, status: statusSystem | statusUnlock, commandByte: ctrAuxOff | ctrKbdOff}
 }
 
 // DataPort is the view for port 0x60.
@@ -124,8 +127,16 @@ func (p commandPort) Write(offset uint64, data []byte) {
 		k.reply(0) // no error
 	case cmdPulseReset:
 		reset = true
-	case cmdDisableAux, cmdEnableAux, cmdDisableKbd, cmdEnableKbd:
-		// Nothing is attached: enabling or disabling changes nothing.
+	// Nothing is attached, but the command byte reflects the request, as
+	// Linux reads it back to check.
+	case cmdDisableAux:
+		k.commandByte |= ctrAuxOff
+	case cmdEnableAux:
+		k.commandByte &^= ctrAuxOff
+	case cmdDisableKbd:
+		k.commandByte |= ctrKbdOff
+	case cmdEnableKbd:
+		k.commandByte &^= ctrKbdOff
 	}
 	k.mu.Unlock()
 	if reset {

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/govmm/govmm/guest/kmod"
 )
 
 // modules are loaded in this order (each after what it depends on).
@@ -30,7 +32,7 @@ var applets = []string{"sh", "mount", "insmod", "mkdir", "cat", "chroot", "power
 // buildInitramfs returns the path of the sandbox's initramfs, building it
 // once per distinct content.
 func buildInitramfs(o *options) (string, error) {
-	files, err := moduleFiles(o.kernelTree)
+	files, err := kmod.Find(o.kernelTree, modules)
 	if err != nil {
 		return "", err
 	}
@@ -92,29 +94,4 @@ func writeGzip(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// moduleFiles finds each module's .ko in the unpacked kernel package.
-func moduleFiles(tree string) ([]string, error) {
-	found := map[string]string{}
-	root := filepath.Join(tree, "lib", "modules")
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if name, ok := strings.CutSuffix(d.Name(), ".ko"); ok {
-			found[name] = p
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sandbox kernel modules: %w (run `make sandbox-kernel`)", err)
-	}
-	out := make([]string, len(modules))
-	for i, m := range modules {
-		if out[i] = found[m]; out[i] == "" {
-			return nil, fmt.Errorf("module %s.ko not found under %s: is it an unpacked Debian linux-image-*-amd64?", m, root)
-		}
-	}
-	return out, nil
 }

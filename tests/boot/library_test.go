@@ -1,0 +1,136 @@
+package boot
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/govmm/govmm"
+	"github.com/govmm/govmm/guest/report"
+)
+
+// resources counts what a leaking VM would leave behind in its host process.
+type resources struct{ fds, threads, goroutines int }
+
+func countResources(t *testing.T) resources {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resources{fds: len(fds), goroutines: runtime.NumGoroutine()}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			if _, err := fmtSscan(strings.TrimSpace(v), &r.threads); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return r
+}
+
+// bootLibrary boots the test initramfs in this process through the govmm API.
+func bootLibrary(t *testing.T, e env) {
+	t.Helper()
+	var console bytes.Buffer
+	vm, err := govmm.New(govmm.Config{
+		Kernel: e.kernel, Initrd: e.initrd, Memory: 256 << 20, CPUs: 2,
+		Cmdline: cmdline(), Console: &console,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	res, err := vm.Run(ctx)
+	if err != nil || res.Reason != govmm.PoweredOff {
+		t.Fatalf("Run: %v, %v (%s)\nconsole:\n%s", res.Reason, err, res.Detail, console.String())
+	}
+	if c := report.Scan(strings.NewReader(console.String())); c.Report == nil || c.Report.CPUs != 2 {
+		t.Fatalf("no report of 2 CPUs on the console:\n%s", console.String())
+	}
+}
+
+// settle gives exiting goroutines and threads a moment to finish.
+func settle(t *testing.T, want resources) resources {
+	t.Helper()
+	var r resources
+	for i := 0; i < 50; i++ {
+		r = countResources(t)
+		if r.goroutines <= want.goroutines && r.fds <= want.fds && r.threads <= want.threads {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return r
+}
+
+func TestTwentyBootsLeakNothing(t *testing.T) {
+	e := testEnv(t)
+	// The first boot warms up the Go runtime (its thread pool, timers).
+	bootLibrary(t, e)
+	before := settle(t, resources{})
+	const boots = 20
+	for i := 0; i < boots; i++ {
+		bootLibrary(t, e)
+	}
+	after := settle(t, before)
+	t.Logf("after the warm-up boot: %+v; after %d more: %+v", before, boots, after)
+	if after.fds != before.fds {
+		t.Errorf("open fds went from %d to %d over %d boots", before.fds, after.fds, boots)
+	}
+	if after.goroutines > before.goroutines {
+		t.Errorf("goroutines went from %d to %d over %d boots", before.goroutines, after.goroutines, boots)
+	}
+	// Each boot runs 2 vCPU threads; the Go runtime may keep a few idle
+	// threads around, but never a thread per vCPU per boot.
+	if after.threads > before.threads+2 {
+		t.Errorf("threads went from %d to %d over %d boots", before.threads, after.threads, boots)
+	}
+}
+
+func TestCancelStopsTheVM(t *testing.T) {
+	e := testEnv(t)
+	var console syncBuffer
+	vm, err := govmm.New(govmm.Config{
+		Kernel: e.kernel, Initrd: e.initrd, Memory: 256 << 20, CPUs: 2,
+		Cmdline: cmdline("govmm.exit=hang"), Console: &console,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		res govmm.Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := vm.Run(ctx)
+		done <- result{res, err}
+	}()
+	deadline := time.Now().Add(bootTimeout)
+	for !strings.Contains(console.String(), report.DonePrefix) {
+		if time.Now().After(deadline) {
+			t.Fatalf("guest never reached its hang:\n%s", console.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case r := <-done:
+		if r.err != nil || r.res.Reason != govmm.Stopped {
+			t.Errorf("Run after cancel: %v, %v; want Stopped", r.res.Reason, r.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return within 30 s of cancel")
+	}
+}
