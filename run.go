@@ -39,6 +39,35 @@ func (r ExitReason) String() string {
 	return "unknown"
 }
 
+// UserExits count the exits govmm served itself, by bus.
+type UserExits struct{ PIO, MMIO uint64 }
+
+// ErrNotRunning is returned by Stats when Run is not running.
+var ErrNotRunning = errors.New("VM is not running")
+
+// Stats returns the KVM statistics summed over vCPUs and the exits govmm has
+// served so far, while Run runs: e.g. the cost of a boot up to a point the
+// guest reports.
+func (v *VM) Stats() (map[string]uint64, UserExits, error) {
+	v.runningMu.Lock()
+	defer v.runningMu.Unlock()
+	var user UserExits
+	if len(v.running) == 0 {
+		return nil, user, ErrNotRunning
+	}
+	var sum Result
+	for _, c := range v.running {
+		stats, err := c.Stats()
+		if err != nil {
+			return nil, user, err
+		}
+		addStats(&sum, stats)
+		user.PIO += c.Counters.PIO.Load()
+		user.MMIO += c.Counters.MMIO.Load()
+	}
+	return sum.KVMStats, user, nil
+}
+
 // ErrAlreadyRun is returned by a second call to Run.
 var ErrAlreadyRun = errors.New("VM already run: create a new one with New")
 
@@ -51,7 +80,7 @@ type Result struct {
 	// "io_exits", "halt_exits").
 	KVMStats map[string]uint64
 	// UserExits count the exits govmm itself served, by bus.
-	UserExits struct{ PIO, MMIO uint64 }
+	UserExits UserExits
 	// Unhandled lists guest accesses to ports and addresses with no device.
 	UnhandledPIO, UnhandledMMIO []devices.UnhandledAccess
 }
@@ -78,7 +107,13 @@ func (v *VM) Run(ctx context.Context) (res Result, err error) {
 		drain(done, len(cpus), &res)
 		return res, err
 	}
+	v.runningMu.Lock()
+	v.running = cpus
+	v.runningMu.Unlock()
 	err = v.supervise(ctx, cpus, stopAll, done, &res)
+	v.runningMu.Lock()
+	v.running = nil
+	v.runningMu.Unlock()
 	for _, c := range cpus {
 		res.UserExits.PIO += c.Counters.PIO.Load()
 		res.UserExits.MMIO += c.Counters.MMIO.Load()

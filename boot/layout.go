@@ -5,7 +5,7 @@ import "github.com/govmm/govmm/memory"
 // Where the loader puts things in low memory (all below the EBDA at 0x9fc00).
 const (
 	gdtAddr      memory.GuestAddress = 0x500
-	idtAddr      memory.GuestAddress = 0x520
+	idtAddr      memory.GuestAddress = gdtAddr + gdtSize // after the GDT, not over its TSS entry
 	zeroPageAddr memory.GuestAddress = 0x7000
 	stackTop     memory.GuestAddress = 0x8ff0
 	pml4Addr     memory.GuestAddress = 0x9000
@@ -42,10 +42,13 @@ const (
 )
 
 // GDT layout: the boot protocol wants __BOOT_CS at 0x10 and __BOOT_DS at 0x18.
+// A 64-bit TSS descriptor takes two slots (Intel SDM vol. 3A, 8.2.3), the
+// second holding base bits 63:32, zero here.
 const (
 	selCode = 0x10
 	selData = 0x18
 	selTSS  = 0x20
+	gdtSize = selTSS + 16
 	gdtCode = 0x00af9b000000ffff // 64-bit code, present, execute/read, 4 GiB
 	gdtData = 0x00cf93000000ffff // data, present, read/write, 4 GiB
 	gdtTSS  = 0x008f8b000000ffff // busy 64-bit TSS

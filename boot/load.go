@@ -82,18 +82,23 @@ func Load(ram *memory.RAM, cfg Config) (*Entry, error) {
 // address when relocatable (aligned as it asks), else 1 MiB. The kernel
 // decompresses in place, so init_size bytes from there must be RAM.
 func kernelAddress(k *Kernel, lowEnd memory.GuestAddress) (memory.GuestAddress, error) {
-	addr := lowKernel
+	addr := uint64(lowKernel)
 	if k.Relocatable && k.PrefAddress >= uint64(lowKernel) {
-		addr = memory.GuestAddress(k.PrefAddress)
-		if a := memory.GuestAddress(k.KernelAlignment); a > 1 && a&(a-1) == 0 {
-			addr = (addr + a - 1) &^ (a - 1)
+		addr = k.PrefAddress
+		if a := uint64(k.KernelAlignment); a > 1 && a&(a-1) == 0 {
+			addr = (addr + a - 1) &^ (a - 1) // wraps to 0 past the top
 		}
 	}
-	if uint64(addr)+uint64(k.InitSize) > uint64(lowEnd) {
-		return 0, fmt.Errorf("kernel %w: it needs %d MiB from %v to decompress but RAM below the device hole ends at %v: give more --memory",
+	end := addr + uint64(k.InitSize)
+	if addr < uint64(lowKernel) || end < addr {
+		return 0, fmt.Errorf("kernel %w: pref_address %#x with kernel_alignment %#x and init_size %#x runs past the address space",
+			ErrDoesNotFit, k.PrefAddress, k.KernelAlignment, k.InitSize)
+	}
+	if end > uint64(lowEnd) {
+		return 0, fmt.Errorf("kernel %w: it needs %d MiB from %#x to decompress but RAM below the device hole ends at %v: give more --memory",
 			ErrDoesNotFit, (uint64(k.InitSize)+1<<20-1)>>20, addr, lowEnd)
 	}
-	return addr, nil
+	return memory.GuestAddress(addr), nil
 }
 
 // initrdAddress puts the initrd as high as the kernel allows, page aligned,
@@ -113,6 +118,10 @@ func initrdAddress(k *Kernel, size uint64, kernelEnd, lowEnd memory.GuestAddress
 func writeCmdline(ram *memory.RAM, k *Kernel, cmdline string) error {
 	if uint64(len(cmdline)) > uint64(k.CmdlineSize) {
 		return fmt.Errorf("command line of %d bytes %w: this kernel takes at most %d", len(cmdline), ErrDoesNotFit, k.CmdlineSize)
+	}
+	// cmdline_size is the kernel's word; the room below the EBDA is ours.
+	if room := uint64(memory.EBDAStart - cmdlineAddr); uint64(len(cmdline)) >= room {
+		return fmt.Errorf("command line of %d bytes %w below the EBDA: at most %d", len(cmdline), ErrDoesNotFit, room-1)
 	}
 	return ram.WriteAt(append([]byte(cmdline), 0), cmdlineAddr)
 }
@@ -148,7 +157,7 @@ func writeZeroPage(ram *memory.RAM, k *Kernel, cfg Config, e *Entry) error {
 }
 
 func writeGDT(ram *memory.RAM) error {
-	gdt := make([]byte, 8*5)
+	gdt := make([]byte, gdtSize)
 	le := binary.LittleEndian
 	le.PutUint64(gdt[selCode:], gdtCode)
 	le.PutUint64(gdt[selData:], gdtData)
@@ -194,6 +203,6 @@ func setEntryState(e *Entry) {
 	e.CS = Segment{Limit: 0xffffffff, Selector: selCode, Type: 0xb, Present: 1, S: 1, L: 1, G: 1}
 	e.DS = Segment{Limit: 0xffffffff, Selector: selData, Type: 0x3, Present: 1, DB: 1, S: 1, G: 1}
 	e.TR = Segment{Limit: 0xffffffff, Selector: selTSS, Type: 0xb, Present: 1, G: 1}
-	e.GDTBase, e.GDTLimit = uint64(gdtAddr), 8*5-1
+	e.GDTBase, e.GDTLimit = uint64(gdtAddr), gdtSize-1
 	e.IDTBase, e.IDTLimit = uint64(idtAddr), 7
 }

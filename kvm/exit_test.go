@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // runPage builds a synthetic kvm_run of a typical mmap size (3 pages).
@@ -180,5 +182,23 @@ func TestLAPICReg(t *testing.T) {
 	}
 	if s[0x350+1] != 0x07 || s[0x23] != 0x03 {
 		t.Error("registers are not stored little-endian at their offsets")
+	}
+}
+
+func TestOnlyRunSeesEINTR(t *testing.T) {
+	for _, tc := range []struct {
+		req   uintptr
+		errno unix.Errno
+		want  bool
+	}{
+		{kvmCreateVM, unix.EINTR, true},
+		{kvmSetUserMemoryRegion, unix.EINTR, true},
+		{kvmRun, unix.EINTR, false},
+		{kvmCreateVM, unix.EBADF, false},
+		{kvmCreateVM, 0, false},
+	} {
+		if got := retry(tc.req, tc.errno); got != tc.want {
+			t.Errorf("retry(%#x, %v) = %v, want %v", tc.req, tc.errno, got, tc.want)
+		}
 	}
 }

@@ -37,9 +37,22 @@ const (
 
 // ioctl issues a KVM ioctl whose argument is a plain integer (or nothing).
 func ioctl(fd, req, arg uintptr) (uintptr, error) {
-	r, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, req, arg)
-	if errno != 0 {
-		return 0, errno
+	for {
+		r, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, req, arg)
+		if retry(req, errno) {
+			continue
+		}
+		if errno != 0 {
+			return 0, errno
+		}
+		return r, nil
 	}
-	return r, nil
+}
+
+// retry says whether to reissue an ioctl that a signal interrupted. The Go
+// runtime signals its threads (SIGURG for preemption), and KVM_CREATE_VM,
+// among others, gives up with EINTR when a signal is pending; only for
+// KVM_RUN is EINTR an answer the caller wants.
+func retry(req uintptr, errno unix.Errno) bool {
+	return errno == unix.EINTR && req != kvmRun
 }

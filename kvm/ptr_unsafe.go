@@ -10,9 +10,14 @@ import (
 // The conversion happens in the call expression so v stays alive and in place
 // for the duration of the system call.
 func ioctlPtr[T any](fd, req uintptr, v *T) (uintptr, error) {
-	r, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, req, uintptr(unsafe.Pointer(v)))
-	if errno != 0 {
-		return 0, errno
+	for {
+		r, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, req, uintptr(unsafe.Pointer(v)))
+		if retry(req, errno) {
+			continue
+		}
+		if errno != 0 {
+			return 0, errno
+		}
+		return r, nil
 	}
-	return r, nil
 }

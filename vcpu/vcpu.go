@@ -42,9 +42,11 @@ type VCPU struct {
 
 	Counters Counters
 
-	// mu guards cpu: Stop touches its kvm_run page, which Close unmaps.
-	mu  sync.Mutex
-	cpu *kvm.VCPU
+	// mu guards cpu and stats: Stop touches the kvm_run page, which Close
+	// unmaps, and Stats reads the statistics fd, which the thread closes.
+	mu    sync.Mutex
+	cpu   *kvm.VCPU
+	stats *kvm.Stats
 
 	stopping atomic.Bool
 	tid      atomic.Int32
@@ -88,13 +90,21 @@ func (v *VCPU) thread(setup Setup) {
 		return
 	}
 	stats, statsErr := cpu.Stats()
-	v.setCPU(cpu)
+	v.mu.Lock()
+	v.cpu = cpu
+	if statsErr == nil {
+		v.stats = stats
+	}
+	v.mu.Unlock()
 	v.ready <- nil
 	res := Result{ID: v.id}
 	res.Stop, res.Err = v.loop(cpu)
 	if statsErr == nil {
+		v.mu.Lock()
 		res.Stats, statsErr = stats.Read()
 		statsErr = errors.Join(statsErr, stats.Close())
+		v.stats = nil
+		v.mu.Unlock()
 	}
 	if statsErr != nil && res.Err == nil {
 		res.Err = fmt.Errorf("vCPU %d statistics: %w", v.id, statsErr)
@@ -104,6 +114,19 @@ func (v *VCPU) thread(setup Setup) {
 		res.Err = err
 	}
 	v.done <- res
+}
+
+// ErrNotRunning is returned by Stats once the vCPU has ended.
+var ErrNotRunning = errors.New("vCPU is not running")
+
+// Stats reads the vCPU's KVM statistics while it runs.
+func (v *VCPU) Stats() (map[string]uint64, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.stats == nil {
+		return nil, ErrNotRunning
+	}
+	return v.stats.Read()
 }
 
 func (v *VCPU) loop(cpu *kvm.VCPU) (*Stop, error) {

@@ -34,6 +34,9 @@ var le = binary.LittleEndian
 // Write lays the tables out from base, RSDP first, and returns the RSDP's
 // address. Everything must fit below end (the end of the BIOS area).
 func Write(ram *memory.RAM, base memory.GuestAddress, cfg Config) (memory.GuestAddress, error) {
+	if base%16 != 0 {
+		return 0, fmt.Errorf("ACPI tables at %v: the RSDP must be 16-byte aligned", base)
+	}
 	if cfg.CPUs < 1 || cfg.CPUs > maxCPUs {
 		return 0, fmt.Errorf("ACPI tables: %d CPUs, want 1 to %d", cfg.CPUs, maxCPUs)
 	}

@@ -16,8 +16,8 @@ type ISADevice struct {
 }
 
 func (d ISADevice) validate() error {
-	if len(d.Name) != 4 {
-		return fmt.Errorf("ACPI device name %q: want four characters", d.Name)
+	if !isNameSeg(d.Name) {
+		return fmt.Errorf("ACPI device name %q: want four characters from A-Z, 0-9 and _, not starting with a digit", d.Name)
 	}
 	if _, err := eisaID(d.HID); err != nil {
 		return err
@@ -28,7 +28,24 @@ func (d ISADevice) validate() error {
 	if d.PortLen == 0 {
 		return fmt.Errorf("ACPI device %s: no ports", d.Name)
 	}
+	if int(d.Port)+int(d.PortLen) > 0x10000 {
+		return fmt.Errorf("ACPI device %s: %d ports from %#x run past 0xffff", d.Name, d.PortLen, d.Port)
+	}
 	return nil
+}
+
+// isNameSeg reports whether s is an AML NameSeg (ACPI 6.5, 20.2.2): a guest
+// whose DSDT holds anything else rejects the whole table.
+func isNameSeg(s string) bool {
+	if len(s) != 4 || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // AML opcodes and resource descriptor tags (ACPI 6.5, chapters 6.4 and 20).

@@ -58,7 +58,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.memory, "memory", "512M", "guest RAM, e.g. 256M or 4G (K, M, G suffixes are powers of 1024)")
 	fs.IntVar(&f.cfg.CPUs, "cpus", govmm.DefaultCPUs, "number of vCPUs")
 	fs.StringVar(&f.cfg.KVMDevice, "kvm", govmm.DefaultKVMDevice, "KVM device `PATH`")
-	fs.StringVar(&f.statsPath, "stats", "", "write exit statistics as JSON to `FILE` when the VM ends")
+	fs.StringVar(&f.statsPath, "stats", "", "write KVM exit statistics as JSON to `FILE` when the VM ends, and on SIGUSR1 while it runs")
 	fs.BoolVar(&f.debug, "debug", false, "report guest accesses to ports and addresses that have no device")
 	fs.Usage = func() { fmt.Fprintf(stderr, runHelp, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {
@@ -107,6 +107,18 @@ func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 			cancel(fmt.Errorf("received %v", s))
 		}
 	}()
+	if f.statsPath != "" {
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
+		go func() {
+			for range usr1 {
+				if err := writeRunningStats(f.statsPath, vm); err != nil {
+					fmt.Fprintf(stderr, "govmm: SIGUSR1: %v\n", err)
+				}
+			}
+		}()
+	}
 	con, err := startConsole(stdin, stderr, vm.ConsoleInput, func() { cancel(errors.New("Ctrl-A x typed")) })
 	if err != nil {
 		vm.Close()

@@ -22,18 +22,41 @@ type statsFile struct {
 }
 
 func writeStats(path string, res govmm.Result) error {
-	data, err := json.MarshalIndent(statsFile{
+	return writeStatsFile(path, statsFile{
 		Reason:        res.Reason.String(),
 		Detail:        res.Detail,
 		KVM:           res.KVMStats,
-		UserExits:     map[string]uint64{"pio": res.UserExits.PIO, "mmio": res.UserExits.MMIO},
+		UserExits:     userExits(res.UserExits),
 		UnhandledPIO:  res.UnhandledPIO,
 		UnhandledMMIO: res.UnhandledMMIO,
-	}, "", "  ")
+	})
+}
+
+// writeRunningStats is SIGUSR1's snapshot of a running VM.
+func writeRunningStats(path string, vm *govmm.VM) error {
+	kvmStats, user, err := vm.Stats()
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+	return writeStatsFile(path, statsFile{Reason: "running", KVM: kvmStats, UserExits: userExits(user)})
+}
+
+func userExits(u govmm.UserExits) map[string]uint64 {
+	return map[string]uint64{"pio": u.PIO, "mmio": u.MMIO}
+}
+
+// writeStatsFile replaces path atomically, so a reader polling it never sees
+// half a file.
+func writeStatsFile(path string, s statsFile) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write --stats file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write --stats file: %w", err)
 	}
 	return nil

@@ -2,6 +2,24 @@ package cmos
 
 import "time"
 
+// isTimeReg says whether register i holds part of the clock; the century
+// byte is where the FADT says it is.
+func isTimeReg(i uint8) bool {
+	switch i {
+	case regSeconds, regMinutes, regHours, regWeekday, regDay, regMonth, regYear, regCentury:
+		return true
+	}
+	return false
+}
+
+// latchedTime is the time the clock registers in ram hold; the weekday is
+// derived from the date.
+func latchedTime(ram *[ramSize]uint8, b uint8) time.Time {
+	year := decode(ram[regCentury], b)*100 + decode(ram[regYear], b)
+	return time.Date(year, time.Month(decode(ram[regMonth], b)), decode(ram[regDay], b),
+		decodeHour(ram[regHours], b), decode(ram[regMinutes], b), decode(ram[regSeconds], b), 0, time.UTC)
+}
+
 // timeField encodes one clock field of t in the format register B selects.
 func timeField(t time.Time, reg, b uint8) (uint8, bool) {
 	var v int

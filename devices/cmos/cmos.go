@@ -26,6 +26,7 @@ const (
 	regCentury   = 0x32
 	indexMask    = 0x7f // bit 7 of the index port disables NMI
 	ramSize      = 128
+	bSet         = 0x80 // SET: the clock stops while the guest writes it
 	bBinary      = 0x04 // DM: binary rather than BCD
 	b24Hour      = 0x02
 	hourPM       = 0x80
@@ -89,6 +90,9 @@ func (c *CMOS) Write(offset uint64, data []byte) {
 func (c *CMOS) guestTime() time.Time { return c.now().Add(c.offset).UTC() }
 
 func (c *CMOS) readReg(i uint8) uint8 {
+	if c.ram[regB]&bSet != 0 && isTimeReg(i) {
+		return c.ram[i] // the clock as latched or written since SET
+	}
 	switch i {
 	case regA:
 		// UIP is never set: an update is instantaneous here, and a guest
@@ -109,10 +113,34 @@ func (c *CMOS) writeReg(i, v uint8) {
 	switch i {
 	case regC, regD:
 		return // read-only
-	case regSeconds, regMinutes, regHours, regWeekday, regDay, regMonth, regYear, regCentury:
-		t := setTimeField(c.guestTime(), i, v, c.ram[regB])
-		c.offset = t.Sub(c.now())
+	case regB:
+		c.writeB(v)
 		return
 	}
-	c.ram[i] = v
+	if !isTimeReg(i) || c.ram[regB]&bSet != 0 {
+		c.ram[i] = v
+		return
+	}
+	t := setTimeField(c.guestTime(), i, v, c.ram[regB])
+	c.offset = t.Sub(c.now())
+}
+
+// writeB implements SET (MC146818A, register B): while it is set the clock
+// registers hold still and take the guest's writes, and clearing it starts
+// the clock from them. Applying field by field instead would let an
+// intermediate date such as 31 February roll the month over.
+func (c *CMOS) writeB(v uint8) {
+	old := c.ram[regB]
+	c.ram[regB] = v
+	switch {
+	case v&bSet != 0 && old&bSet == 0:
+		t := c.guestTime()
+		for r := range uint8(ramSize) {
+			if isTimeReg(r) {
+				c.ram[r], _ = timeField(t, r, v)
+			}
+		}
+	case v&bSet == 0 && old&bSet != 0:
+		c.offset = latchedTime(&c.ram, v).Sub(c.now())
+	}
 }

@@ -115,6 +115,7 @@ func (p commandPort) Write(offset uint64, data []byte) {
 	k := p.k
 	k.mu.Lock()
 	k.status |= statusCommand
+	k.expect = 0 // a new command abandons one still waiting for its data byte
 	reset := false
 	switch cmd := data[0]; cmd {
 	case cmdReadCommandByte:

@@ -95,10 +95,8 @@ func (s *Serial) Input(p []byte) {
 
 // Read serves a guest IN from the register at offset.
 func (s *Serial) Read(offset uint64, data []byte) {
-	for i := range data {
-		data[i] = 0
-	}
-	if offset >= size {
+	clear(data)
+	if offset >= size || len(data) == 0 {
 		return
 	}
 	s.mu.Lock()
@@ -185,6 +183,8 @@ func (s *Serial) writeReg(offset uint64, v uint8) (uint8, bool) {
 		if s.mcr&mcrLoop != 0 {
 			if len(s.rx) < maxRX {
 				s.rx = append(s.rx, v)
+			} else {
+				s.overrun = true // as Input does: a full receiver loses the byte
 			}
 			return 0, false
 		}

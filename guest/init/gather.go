@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -26,6 +27,7 @@ func gather(cmdline string) report.Report {
 		r.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
 	r.PayloadSHA256 = fileSHA256("/payload.bin")
+	r.TimeUnix = time.Now().Unix()
 	r.EntropyAvail, _ = strconv.Atoi(readTrimmed("/proc/sys/kernel/random/entropy_avail")) //nolint:errcheck // 0 if absent
 	return r
 }

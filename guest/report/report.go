@@ -28,6 +28,7 @@ type Report struct {
 	Kernel        string  `json:"kernel"`         // uname release
 	PayloadSHA256 string  `json:"payload_sha256"` // sha256 of /payload.bin
 	EntropyAvail  int     `json:"entropy_avail"`  // bits in the kernel's pool
+	TimeUnix      int64   `json:"time_unix"`      // guest wall clock at init (set from the RTC)
 }
 
 // Line is the report as one console line.

@@ -126,6 +126,25 @@ func TestCmdlineAndInitrdArriveIntact(t *testing.T) {
 	}
 }
 
+// The guest's clock comes from govmm's CMOS RTC, and the initramfs's virtio
+// modules load into the kernel govmm booted.
+func TestGuestClockAndModules(t *testing.T) {
+	e := testEnv(t)
+	o := bootGuest(t, e, 1, "256M", "govmm.check=rtc,modules")
+	skew := time.Duration(o.guest.Report.TimeUnix-time.Now().Unix()) * time.Second
+	// The guest reads the RTC once, early in boot, to the second; the boot
+	// takes seconds under emulation. Minutes of skew mean a broken clock.
+	if skew < -2*time.Minute || skew > 2*time.Minute {
+		t.Errorf("guest clock is %v off the host's (guest says %v)", skew, time.Unix(o.guest.Report.TimeUnix, 0).UTC())
+	}
+	for _, name := range []string{"rtc", "modules"} {
+		c, ok := o.guest.Check(name)
+		if !ok || !c.OK {
+			t.Errorf("guest check %q: %+v (ran: %v)", name, c, ok)
+		}
+	}
+}
+
 func TestGuestEndings(t *testing.T) {
 	e := testEnv(t)
 	for _, tc := range []struct {

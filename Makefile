@@ -1,0 +1,122 @@
+# govmm's build, test and demo entry points. `make demo` and `make test` work
+# on a fresh Debian bookworm machine: they install what they need (Debian
+# packages, the Debian kernels, Go modules) and cache downloads in $(CACHE).
+# Boot tests run on /dev/kvm when it runs guests at hardware speed, otherwise
+# inside the nested-KVM sandbox (tests/sandbox); GOVMM_SANDBOX=1 forces it.
+
+SHELL := /bin/bash
+GO ?= go
+CACHE ?= $(HOME)/.cache/govmm
+export GOVMM_CACHE := $(CACHE)
+
+APT_PACKAGES := qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd gcc libc6-dev
+GUEST_TREE := $(CACHE)/kernel-cloud
+SANDBOX_TREE := $(CACHE)/kernel-std
+KERNEL := $(GUEST_TREE)/vmlinuz
+INITRD := $(CACHE)/guest/initramfs.cpio.gz
+GUEST_INIT := $(CACHE)/guest/init
+GUEST_SOURCES := $(shell find guest -name '*.go') go.mod go.sum
+
+FUZZTIME_TEST ?= 5s
+FUZZTIME ?= 2m
+BENCH_RUNS ?= 5
+DEMO_MEMORY ?= 512M
+DEMO_CPUS ?= 2
+
+# What the boot tests are told; paths are absolute because the sandbox runs
+# them from the same directory through a 9p view of /.
+BOOT_ENV := GOVMM_BIN=$(CURDIR)/bin/govmm GOVMM_KERNEL=$(KERNEL) GOVMM_INITRD=$(INITRD) \
+	GOVMM_PAYLOAD_SHA256_FILE=$(INITRD).payload.sha256 GOVMM_REQUIRE_KVM=1
+
+.PHONY: all deps kernel sandbox-kernel initramfs build unit fuzz-smoke boot-test test demo bench fuzz clean distclean
+
+all: build
+
+# Debian packages, installed only when missing.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "== installing Debian packages:" $$missing; \
+		sudo= ; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(GUEST_TREE)/.package: | deps
+	tests/fetch-kernel.sh linux-image-cloud-amd64 $(GUEST_TREE)
+
+$(SANDBOX_TREE)/.package: | deps
+	tests/fetch-kernel.sh linux-image-amd64 $(SANDBOX_TREE)
+
+kernel: $(GUEST_TREE)/.package
+sandbox-kernel: $(SANDBOX_TREE)/.package
+
+$(INITRD): $(GUEST_TREE)/.package $(GUEST_SOURCES) | deps
+	@mkdir -p $(dir $@)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(GUEST_INIT) ./guest/init
+	$(GO) run ./guest/mkinitramfs -o $@ -init $(GUEST_INIT) -modules $(GUEST_TREE) -busybox /bin/busybox
+
+initramfs: $(INITRD)
+
+build:
+	@mkdir -p bin
+	# Static: pflag pulls in net, which would map libc and its resolver
+	# into every VMM process for nothing.
+	CGO_ENABLED=0 $(GO) build -o bin/govmm ./cmd/govmm
+	$(GO) build -o bin/sandbox ./tests/sandbox
+	$(GO) build -o bin/kvmprobe ./tests/kvmprobe
+	$(GO) build -o bin/bench ./tests/bench
+	$(GO) test -c -o bin/boot.test ./tests/boot
+	$(GO) test -c -o bin/kvm.test ./kvm
+
+# Everything that needs no KVM (the race detector needs cgo, hence gcc); the
+# boot tests are the next step.
+unit: deps
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) test -race $$($(GO) list ./... | grep -v /tests/boot$$)
+
+fuzz-smoke:
+	GO=$(GO) tests/fuzz.sh $(FUZZTIME_TEST)
+
+fuzz:
+	GO=$(GO) tests/fuzz.sh $(FUZZTIME)
+
+# The kvm package's tests against real KVM, then the boot tests, on whichever
+# KVM can run them. They never skip here: GOVMM_REQUIRE_KVM=1.
+boot-test: build kernel sandbox-kernel initramfs
+	@if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe; then \
+		echo "== boot tests on this machine's /dev/kvm"; \
+		env $(BOOT_ENV) bin/kvm.test -test.v && env $(BOOT_ENV) bin/boot.test -test.v -test.timeout 25m; \
+	else \
+		echo "== boot tests inside the nested-KVM sandbox (QEMU TCG with SVM, Debian kernel, / over 9p)"; \
+		bin/sandbox -- sh -c 'bin/kvmprobe && env $(BOOT_ENV) bin/kvm.test -test.v && env $(BOOT_ENV) bin/boot.test -test.v -test.timeout 25m'; \
+	fi
+
+test: unit fuzz-smoke boot-test
+
+demo: build kernel sandbox-kernel initramfs
+	@args="run --kernel $(KERNEL) --initrd $(INITRD) --memory $(DEMO_MEMORY) --cpus $(DEMO_CPUS) \
+		--cmdline 'console=ttyS0 reboot=k,panic_warm panic=-1 quiet govmm.exit=shell'"; \
+	if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe >/dev/null; then \
+		echo "== demo on this machine's /dev/kvm: a shell in the guest; poweroff or Ctrl-A x ends it"; \
+		eval bin/govmm $$args; \
+	else \
+		echo "== no usable /dev/kvm here: running the demo inside the nested-KVM sandbox (everything is emulated, expect a slow boot)"; \
+		echo "== a shell in the guest; poweroff or Ctrl-A x ends it"; \
+		eval bin/sandbox -interactive -- bin/govmm $$args; \
+	fi
+
+bench: build kernel sandbox-kernel initramfs
+	@if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe >/dev/null; then \
+		bin/bench -runs $(BENCH_RUNS) -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
+	else \
+		echo "== benchmark inside the nested-KVM sandbox: compare ratios, not absolute times"; \
+		bin/sandbox -- bin/bench -runs $(BENCH_RUNS) -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
+	fi
+
+clean:
+	rm -rf bin
+
+# Also forget the cached kernels, images and sandbox (not the .deb files).
+distclean: clean
+	rm -rf $(GUEST_TREE) $(SANDBOX_TREE) $(CACHE)/guest $(CACHE)/sandbox

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+)
+
+// system is one VMM configuration under test. qemuMachine is nil for govmm.
+type system struct {
+	name        string
+	qemuMachine []string
+}
+
+func (s system) isQEMU() bool { return s.qemuMachine != nil }
+
+func allSystems() []system {
+	return []system{
+		{name: "govmm"},
+		// rtc=on: without an RTC the guest busy-polls CMOS (FACTS.md).
+		{name: "qemu microvm", qemuMachine: []string{"-M", "microvm,rtc=on", "-nodefaults", "-no-user-config"}},
+		{name: "qemu pc -nodefaults", qemuMachine: []string{"-M", "pc", "-nodefaults", "-no-user-config"}},
+		// What a user of plain -M pc gets: VGA, a NIC, option ROMs.
+		{name: "qemu pc", qemuMachine: []string{"-M", "pc"}},
+	}
+}
+
+// statsPath is where govmm writes its --stats file on SIGUSR1.
+func statsPath(dir string) string { return filepath.Join(dir, "stats.json") }
+
+// command is the program and arguments that boot the guest. qmpName is an
+// abstract socket name: the sandbox's /tmp is 9p, where a unix socket file
+// cannot be connected to.
+func (s system) command(c *config, dir, qmpName string) (string, []string) {
+	if !s.isQEMU() {
+		return c.govmm, []string{"run", "--kernel", c.kernel, "--initrd", c.initrd, "--memory", c.memory,
+			"--cpus", strconv.Itoa(c.cpus), "--cmdline", guestCmdline, "--stats", statsPath(dir)}
+	}
+	args := []string{"-accel", "kvm", "-cpu", "host"}
+	args = append(args, s.qemuMachine...)
+	args = append(args,
+		"-m", fmt.Sprintf("%dM", c.memBytes>>20), "-smp", strconv.Itoa(c.cpus),
+		"-display", "none", "-serial", "stdio",
+		"-kernel", c.kernel, "-initrd", c.initrd, "-append", guestCmdline,
+		// -no-shutdown keeps QEMU up after poweroff; bench sends quit.
+		"-no-reboot", "-no-shutdown",
+		"-qmp", "unix:"+qmpName+",server=on,wait=off,abstract=on")
+	return c.qemu, args
+}
