@@ -17,6 +17,14 @@ INITRD := $(CACHE)/guest/initramfs.cpio.gz
 GUEST_INIT := $(CACHE)/guest/init
 GUEST_SOURCES := $(shell find guest -name '*.go') go.mod go.sum
 
+# govmm is built static (pflag pulls in net, which would otherwise map libc
+# and its resolver into every VMM) and with the heap on small pages: where
+# transparent huge pages are "always", the Go heap's first 2 MiB page alone
+# would be half the VMM's 5 MiB memory budget. Guest RAM still asks for huge
+# pages itself. (disablethp is a runtime GODEBUG that //go:debug does not
+# accept, hence the linker default.)
+GOVMM_LDFLAGS := -X runtime.godebugDefault=disablethp=1
+
 FUZZTIME_TEST ?= 5s
 FUZZTIME ?= 2m
 BENCH_RUNS ?= 5
@@ -59,9 +67,7 @@ initramfs: $(INITRD)
 
 build:
 	@mkdir -p bin
-	# Static: pflag pulls in net, which would map libc and its resolver
-	# into every VMM process for nothing.
-	CGO_ENABLED=0 $(GO) build -o bin/govmm ./cmd/govmm
+	CGO_ENABLED=0 $(GO) build -ldflags "$(GOVMM_LDFLAGS)" -o bin/govmm ./cmd/govmm
 	$(GO) build -o bin/sandbox ./tests/sandbox
 	$(GO) build -o bin/kvmprobe ./tests/kvmprobe
 	$(GO) build -o bin/bench ./tests/bench
@@ -99,12 +105,16 @@ demo: build kernel sandbox-kernel initramfs
 		--cmdline 'console=ttyS0 reboot=k,panic_warm panic=-1 quiet govmm.exit=shell'"; \
 	if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe >/dev/null; then \
 		echo "== demo on this machine's /dev/kvm: a shell in the guest; poweroff or Ctrl-A x ends it"; \
-		eval bin/govmm $$args; \
+		eval bin/govmm $$args || status=$$?; \
 	else \
 		echo "== no usable /dev/kvm here: running the demo inside the nested-KVM sandbox (everything is emulated, expect a slow boot)"; \
 		echo "== a shell in the guest; poweroff or Ctrl-A x ends it"; \
-		eval bin/sandbox -interactive -- bin/govmm $$args; \
-	fi
+		eval bin/sandbox -interactive -- bin/govmm $$args || status=$$?; \
+	fi; \
+	case $${status:-0} in \
+		0|5) echo "== demo over";; \
+		*) echo "== govmm exited with status $$status (see govmm run --help)"; exit $$status;; \
+	esac
 
 bench: build kernel sandbox-kernel initramfs
 	@if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe >/dev/null; then \
