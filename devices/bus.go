@@ -77,6 +77,20 @@ func (b *Bus) Register(base, size uint64, name string, d Device) error {
 	return nil
 }
 
+// Unregister removes the device registered at base, as when the guest moves a
+// PCI BAR.
+func (b *Bus) Unregister(base uint64) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, m := range b.mappings {
+		if m.base == base {
+			b.mappings = append(b.mappings[:i], b.mappings[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("%s bus: nothing registered at %#x", b.name, base)
+}
+
 // find returns the device whose range holds addr.
 func (b *Bus) find(addr uint64) (mapping, bool) {
 	b.mu.RLock()

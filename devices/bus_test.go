@@ -111,6 +111,46 @@ func TestDispatchReachesTheDeviceAtItsOffset(t *testing.T) {
 	}
 }
 
+// Unregister frees a range for a device that moved, as a PCI BAR does, and
+// leaves its neighbours alone.
+func TestUnregister(t *testing.T) {
+	b := NewBus("mmio")
+	a, c, moved := &recorder{id: 1}, &recorder{id: 3}, &recorder{id: 2}
+	for _, r := range []struct {
+		base uint64
+		dev  *recorder
+	}{{0x1000, a}, {0x2000, moved}, {0x3000, c}} {
+		if err := b.Register(r.base, 0x1000, "dev", r.dev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Unregister(0x2800); err == nil || !strings.Contains(err.Error(), "mmio bus") {
+		t.Errorf("Unregister inside a range, not at its base: %v, want an mmio bus error", err)
+	}
+	if err := b.Unregister(0x2000); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Unregister(0x2000); err == nil {
+		t.Error("Unregister of a base already removed succeeded")
+	}
+	data := make([]byte, 1)
+	if b.Read(0x2000, data) || data[0] != 0xff {
+		t.Errorf("read at the removed range: handled, %#x; want unhandled all ones", data[0])
+	}
+	for addr, want := range map[uint64]byte{0x1fff: 1, 0x3000: 3} {
+		if !b.Read(addr, data) || data[0] != want {
+			t.Errorf("read at %#x = %#x, want neighbour %d", addr, data[0], want)
+		}
+	}
+	// The freed range takes a device again, now overlapping the old one.
+	if err := b.Register(0x2800, 0x800, "moved", moved); err != nil {
+		t.Errorf("Register into the freed range: %v", err)
+	}
+	if !b.Read(0x2900, data) || data[0] != 2 || moved.reads[len(moved.reads)-1] != 0x100 {
+		t.Errorf("read at the new place = %#x, offsets %v", data[0], moved.reads)
+	}
+}
+
 func TestUnhandledReadsAllOnesAndIsCounted(t *testing.T) {
 	b := NewBus("pio")
 	if err := b.Register(0x70, 2, "cmos", &recorder{}); err != nil {

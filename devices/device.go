@@ -46,3 +46,21 @@ func (e Event) String() string {
 
 // EventSink receives guest requests to end the VM. It must not block.
 type EventSink func(Event)
+
+// MSIMessage is one MSI or MSI-X message (PCI 3.0 §6.8): the function
+// signals by writing Data to Addr.
+type MSIMessage struct {
+	Addr uint64
+	Data uint32
+}
+
+// MSIVectors delivers one PCI function's MSI-X vectors. The composition root
+// implements it with KVM GSI routes and irqfds, so Signal costs one eventfd
+// write and no VM exit.
+type MSIVectors interface {
+	// Route points vector at m.
+	Route(vector int, m MSIMessage) error
+	// Signal raises vector with its last routed message; a vector never
+	// routed is dropped.
+	Signal(vector int) error
+}

@@ -39,6 +39,7 @@ func TestIoctlNumbers(t *testing.T) {
 		{"KVM_SET_IDENTITY_MAP_ADDR", kvmSetIdentityMapAddr, 0x4008ae48, iow(0x48, unsafe.Sizeof(u64))},
 		{"KVM_CREATE_IRQCHIP", kvmCreateIRQChip, 0xae60, io(0x60)},
 		{"KVM_IRQ_LINE", kvmIRQLine, 0x4008ae61, iow(0x61, unsafe.Sizeof(irqLevel{}))},
+		{"KVM_SET_GSI_ROUTING", kvmSetGSIRouting, 0x4008ae6a, iow(0x6a, uintptr(irqRoutingHeaderWords*4))},
 		{"KVM_IRQFD", kvmIRQFD, 0x4020ae76, iow(0x76, unsafe.Sizeof(irqfd{}))},
 		{"KVM_CREATE_PIT2", kvmCreatePIT2, 0x4040ae77, iow(0x77, unsafe.Sizeof(pitConfig{}))},
 		{"KVM_IOEVENTFD", kvmIOEventFD, 0x4040ae79, iow(0x79, unsafe.Sizeof(ioeventfd{}))},
@@ -84,6 +85,8 @@ func TestStructSizes(t *testing.T) {
 		{"kvm_pit_config", unsafe.Sizeof(pitConfig{}), 64},
 		{"kvm_irq_level", unsafe.Sizeof(irqLevel{}), 8},
 		{"kvm_msi", unsafe.Sizeof(msi{}), 32},
+		{"kvm_irq_routing_entry", unsafe.Sizeof(irqRoutingEntry{}), 48},
+		{"kvm_irq_routing header", irqRoutingHeaderWords * 4, 8},
 		{"kvm_stats_header", unsafe.Sizeof(statsHeader{}), statsHeaderSize},
 		{"kvm_msrs header", unsafe.Offsetof(msrs{}.Entries), flexHeader},
 	} {
@@ -101,6 +104,7 @@ func TestFieldOffsets(t *testing.T) {
 	var seg Segment
 	var e CPUIDEntry
 	var io ioeventfd
+	var re irqRoutingEntry
 	for _, c := range []struct {
 		name      string
 		got, want uintptr
@@ -118,6 +122,7 @@ func TestFieldOffsets(t *testing.T) {
 		{"kvm_fpu.mxcsr", unsafe.Offsetof(f.MXCSR), 408},
 		{"kvm_cpuid_entry2.eax", unsafe.Offsetof(e.EAX), 12},
 		{"kvm_ioeventfd.flags", unsafe.Offsetof(io.Flags), 24},
+		{"kvm_irq_routing_entry.u", unsafe.Offsetof(re.U), 16},
 	} {
 		if c.got != c.want {
 			t.Errorf("offsetof(%s) = %d, C has %d", c.name, c.got, c.want)

@@ -11,6 +11,7 @@ const (
 	CapUserMemory    Cap = 3
 	CapExtCPUID      Cap = 7
 	CapNrVCPUs       Cap = 9
+	CapIRQRouting    Cap = 25
 	CapIRQFD         Cap = 32
 	CapPIT2          Cap = 33
 	CapIOEventFD     Cap = 36
@@ -23,7 +24,7 @@ const (
 
 var capNames = map[Cap]string{
 	CapIRQChip: "KVM_CAP_IRQCHIP", CapUserMemory: "KVM_CAP_USER_MEMORY", CapExtCPUID: "KVM_CAP_EXT_CPUID",
-	CapNrVCPUs: "KVM_CAP_NR_VCPUS", CapIRQFD: "KVM_CAP_IRQFD", CapPIT2: "KVM_CAP_PIT2",
+	CapNrVCPUs: "KVM_CAP_NR_VCPUS", CapIRQRouting: "KVM_CAP_IRQ_ROUTING", CapIRQFD: "KVM_CAP_IRQFD", CapPIT2: "KVM_CAP_PIT2",
 	CapIOEventFD: "KVM_CAP_IOEVENTFD", CapGetTSCKHz: "KVM_CAP_GET_TSC_KHZ", CapMaxVCPUs: "KVM_CAP_MAX_VCPUS",
 	CapSignalMSI: "KVM_CAP_SIGNAL_MSI", CapImmediateExit: "KVM_CAP_IMMEDIATE_EXIT",
 	CapBinaryStatsFD: "KVM_CAP_BINARY_STATS_FD",

@@ -16,6 +16,7 @@ const (
 	kvmSetIdentityMapAddr  = 0x4008ae48
 	kvmCreateIRQChip       = 0xae60
 	kvmIRQLine             = 0x4008ae61
+	kvmSetGSIRouting       = 0x4008ae6a
 	kvmIRQFD               = 0x4020ae76
 	kvmCreatePIT2          = 0x4040ae77
 	kvmIOEventFD           = 0x4040ae79

@@ -115,6 +115,15 @@ type msi struct {
 	_                                        [12]uint8
 }
 
+// irqRoutingEntry mirrors struct kvm_irq_routing_entry. U is the union:
+// irqchip, pin for a route to a controller; address_lo, address_hi, data,
+// devid for an MSI.
+type irqRoutingEntry struct {
+	GSI, Type, Flags uint32
+	_                uint32
+	U                [8]uint32
+}
+
 // statsHeader mirrors struct kvm_stats_header.
 type statsHeader struct {
 	Flags, NameSize, NumDesc, IDOffset, DescOffset, DataOffset uint32
