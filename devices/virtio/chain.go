@@ -1,0 +1,184 @@
+package virtio
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/govmm/govmm/memory"
+)
+
+// Descriptor flags (virtio 1.2 §2.7.5).
+const (
+	descFNext     = 1
+	descFWrite    = 2
+	descFIndirect = 4
+)
+
+// descSize is the size of struct virtq_desc (virtio 1.2 §2.7.5).
+const descSize = 16
+
+// Buffer is one descriptor's guest memory, checked to lie inside guest RAM.
+type Buffer struct {
+	Addr memory.GuestAddress
+	Len  uint32
+}
+
+// Chain is one validated descriptor chain: device-readable buffers first,
+// then device-writable ones (virtio 1.2 §2.7.4.2). Zero-length buffers are
+// left out.
+type Chain struct {
+	Head               uint16 // the head descriptor index, for Queue.Push
+	Readable, Writable []Buffer
+}
+
+// ReadableLen is the total length of the device-readable buffers.
+func (c Chain) ReadableLen() uint64 { return totalLen(c.Readable) }
+
+// WritableLen is the total length of the device-writable buffers.
+func (c Chain) WritableLen() uint64 { return totalLen(c.Writable) }
+
+func totalLen(bufs []Buffer) uint64 {
+	var n uint64
+	for _, b := range bufs {
+		n += uint64(b.Len)
+	}
+	return n
+}
+
+// desc is struct virtq_desc (virtio 1.2 §2.7.5), read once from guest memory
+// so that a driver rewriting it cannot change it between check and use.
+type desc struct {
+	addr  uint64
+	len   uint32
+	flags uint16
+	next  uint16
+}
+
+func readDesc(mem *memory.RAM, table memory.GuestAddress, i uint16) (desc, error) {
+	var b [descSize]byte
+	if err := mem.ReadAt(b[:], table+memory.GuestAddress(i)*descSize); err != nil {
+		return desc{}, fmt.Errorf("descriptor %d: %w", i, err)
+	}
+	return desc{
+		addr:  binary.LittleEndian.Uint64(b[0:]),
+		len:   binary.LittleEndian.Uint32(b[8:]),
+		flags: binary.LittleEndian.Uint16(b[12:]),
+		next:  binary.LittleEndian.Uint16(b[14:]),
+	}, nil
+}
+
+// chainWalker builds one chain from a queue of size descriptors. Every walk is
+// bounded by budget, so a looping chain ends in an error.
+type chainWalker struct {
+	mem      *memory.RAM
+	size     uint16
+	indirect bool // VIRTIO_F_INDIRECT_DESC was negotiated
+	budget   int  // buffers the chain may still hold
+	writable bool // a device-writable buffer was seen
+	chain    Chain
+}
+
+// readChain validates the chain that starts at descriptor head of the table at
+// table (virtio 1.2 §2.7.5). The table must lie in guest RAM.
+func readChain(mem *memory.RAM, table memory.GuestAddress, size, head uint16, indirect bool) (Chain, error) {
+	w := chainWalker{mem: mem, size: size, indirect: indirect, budget: int(size), chain: Chain{Head: head}}
+	if err := w.walk(table, head); err != nil {
+		return Chain{}, fmt.Errorf("chain at head %d: %w", head, err)
+	}
+	return w.chain, nil
+}
+
+func (w *chainWalker) walk(table memory.GuestAddress, i uint16) error {
+	if i >= w.size {
+		return fmt.Errorf("head index is not below the queue size %d", w.size)
+	}
+	for {
+		d, err := readDesc(w.mem, table, i)
+		if err != nil {
+			return err
+		}
+		if d.flags&descFIndirect != 0 {
+			if err := w.walkIndirect(d); err != nil {
+				return fmt.Errorf("descriptor %d: %w", i, err)
+			}
+			return nil
+		}
+		if err := w.add(d); err != nil {
+			return fmt.Errorf("descriptor %d: %w", i, err)
+		}
+		if d.flags&descFNext == 0 {
+			return nil
+		}
+		if d.next >= w.size {
+			return fmt.Errorf("descriptor %d: next %d is not below the queue size %d", i, d.next, w.size)
+		}
+		i = d.next
+	}
+}
+
+// walkIndirect follows the indirect table d points at (virtio 1.2 §2.7.5.3).
+func (w *chainWalker) walkIndirect(d desc) error {
+	switch {
+	case !w.indirect:
+		return errors.New("INDIRECT flag but VIRTIO_F_INDIRECT_DESC was not negotiated")
+	case d.flags&descFNext != 0:
+		return errors.New("both INDIRECT and NEXT flags")
+	case d.len == 0 || d.len%descSize != 0:
+		return fmt.Errorf("indirect table length %d is not a non-zero multiple of %d", d.len, descSize)
+	case d.len/descSize > uint32(w.size):
+		return fmt.Errorf("indirect table of %d descriptors is larger than the queue size %d", d.len/descSize, w.size)
+	}
+	table := memory.GuestAddress(d.addr)
+	if _, err := w.mem.Slice(table, uint64(d.len)); err != nil {
+		return fmt.Errorf("indirect table: %w", err)
+	}
+	n := uint16(d.len / descSize)
+	for i, steps := uint16(0), uint16(0); ; steps++ {
+		if steps == n {
+			return fmt.Errorf("indirect table at %v: chain loops", table)
+		}
+		e, err := readDesc(w.mem, table, i)
+		if err != nil {
+			return fmt.Errorf("indirect table at %v: %w", table, err)
+		}
+		if e.flags&descFIndirect != 0 {
+			return fmt.Errorf("indirect table at %v: descriptor %d: nested INDIRECT flag", table, i)
+		}
+		if err := w.add(e); err != nil {
+			return fmt.Errorf("indirect table at %v: descriptor %d: %w", table, i, err)
+		}
+		if e.flags&descFNext == 0 {
+			return nil
+		}
+		if e.next >= n {
+			return fmt.Errorf("indirect table at %v: descriptor %d: next %d is not below the table length %d", table, i, e.next, n)
+		}
+		i = e.next
+	}
+}
+
+// add appends one buffer descriptor to the chain.
+func (w *chainWalker) add(d desc) error {
+	if w.budget == 0 {
+		return fmt.Errorf("chain is longer than the queue size %d (a loop?)", w.size)
+	}
+	w.budget--
+	write := d.flags&descFWrite != 0
+	if w.writable && !write {
+		return errors.New("device-readable buffer after a device-writable one")
+	}
+	w.writable = write
+	b := Buffer{Addr: memory.GuestAddress(d.addr), Len: d.len}
+	if _, err := w.mem.Slice(b.Addr, uint64(b.Len)); err != nil {
+		return fmt.Errorf("buffer: %w", err)
+	}
+	switch {
+	case b.Len == 0:
+	case write:
+		w.chain.Writable = append(w.chain.Writable, b)
+	default:
+		w.chain.Readable = append(w.chain.Readable, b)
+	}
+	return nil
+}
