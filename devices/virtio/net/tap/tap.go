@@ -1,0 +1,153 @@
+// Package tap opens Linux tap interfaces (Documentation/networking/tuntap.rst)
+// as virtio-net backends: every frame read or written carries a 12-byte
+// virtio_net_hdr_v1 (virtio 1.2 §5.1.6) in front, so a virtio-net device
+// passes its header through unchanged. Bringing the interface up and
+// addressing it is the host administrator's job, not this package's.
+package tap
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// HeaderLen is the length of the virtio_net_hdr_v1 in front of every frame
+// (virtio 1.2 §5.1.6: 12 bytes once VERSION_1 is negotiated).
+const HeaderLen = 12
+
+const (
+	tunPath = "/dev/net/tun"
+	// maxNameLen is IFNAMSIZ less the terminating NUL.
+	maxNameLen = unix.IFNAMSIZ - 1
+)
+
+// Offload is a set of TUN_F_* flags (linux/if_tun.h): what the tap may hand
+// to its reader without finishing it in software.
+type Offload uint
+
+const (
+	OffloadCsum   Offload = unix.TUN_F_CSUM    // frames with a partial checksum
+	OffloadTSO4   Offload = unix.TUN_F_TSO4    // TCPv4 segmentation
+	OffloadTSO6   Offload = unix.TUN_F_TSO6    // TCPv6 segmentation
+	OffloadTSOECN Offload = unix.TUN_F_TSO_ECN // TSO with the ECN CWR bit
+)
+
+// Errors Open wraps, with the fix in their text; test with errors.Is.
+var (
+	ErrNoTun      = errors.New("no " + tunPath + ": load the tun module (modprobe tun), or in a container create the node (mknod /dev/net/tun c 10 200)")
+	ErrPermission = errors.New("needs CAP_NET_ADMIN, or a tap owned by this user (ip tuntap add NAME mode tap user $USER)")
+)
+
+// Tap is one open tap interface. Its descriptor is non-blocking and wrapped
+// in an *os.File, so a blocked Read or Writev parks in the Go netpoller and
+// a deadline interrupts it. Safe for one reader and one writer at a time.
+type Tap struct {
+	f    *os.File
+	rc   syscall.RawConn
+	name string
+}
+
+// Open attaches to the tap interface name, creating it if it does not exist
+// (a tap created here disappears on Close). The interface is left down.
+func Open(name string) (*Tap, error) {
+	if name == "" || len(name) > maxNameLen {
+		return nil, fmt.Errorf("tap name %q: want 1 to %d bytes", name, maxNameLen)
+	}
+	fd, err := unix.Open(tunPath, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, openError(name, "open "+tunPath, err)
+	}
+	if err := setup(fd, name); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "tap "+name)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("tap %q: %w", name, err)
+	}
+	return &Tap{f: f, rc: rc, name: name}, nil
+}
+
+// setup is TUNSETIFF and TUNSETVNETHDRSZ on a fresh /dev/net/tun descriptor.
+func setup(fd int, name string) error {
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return fmt.Errorf("tap name %q: %w", name, err)
+	}
+	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		return openError(name, "TUNSETIFF", err)
+	}
+	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, HeaderLen); err != nil {
+		return fmt.Errorf("tap %q: TUNSETVNETHDRSZ %d: %w", name, HeaderLen, err)
+	}
+	return nil
+}
+
+// openError names the fix for the ways opening a tap usually fails.
+func openError(name, op string, err error) error {
+	switch {
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENODEV), errors.Is(err, unix.ENXIO):
+		return fmt.Errorf("tap %q: %s: %w: %w", name, op, err, ErrNoTun)
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("tap %q: %s: %w: %w", name, op, err, ErrPermission)
+	case errors.Is(err, unix.EBUSY):
+		return fmt.Errorf("tap %q: %s: %w (another process has it open)", name, op, err)
+	case errors.Is(err, unix.EINVAL):
+		return fmt.Errorf("tap %q: %s: %w (is it a tun device or a multi_queue tap?)", name, op, err)
+	}
+	return fmt.Errorf("tap %q: %s: %w", name, op, err)
+}
+
+// Name is the interface name.
+func (t *Tap) Name() string { return t.name }
+
+// SetOffload tells the tap which offloads its reader accepts (TUNSETOFFLOAD).
+// Frames already queued keep the form they were queued in.
+func (t *Tap) SetOffload(o Offload) error {
+	var err error
+	if cerr := t.rc.Control(func(fd uintptr) {
+		err = unix.IoctlSetInt(int(fd), unix.TUNSETOFFLOAD, int(o))
+	}); cerr != nil {
+		return fmt.Errorf("tap %q: %w", t.name, cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("tap %q: TUNSETOFFLOAD %#x: %w", t.name, uint(o), err)
+	}
+	return nil
+}
+
+// Read reads one frame, header first, waiting until one arrives or the read
+// deadline passes (os.ErrDeadlineExceeded). The kernel cuts a frame longer
+// than p short without saying so: read into a buffer one byte longer than the
+// longest frame wanted to tell.
+func (t *Tap) Read(p []byte) (int, error) { return t.f.Read(p) }
+
+// Writev writes the concatenation of iov as one frame, header first.
+func (t *Tap) Writev(iov [][]byte) (int, error) {
+	var n int
+	var err error
+	if werr := t.rc.Write(func(fd uintptr) bool {
+		n, err = unix.Writev(int(fd), iov)
+		return err != unix.EAGAIN
+	}); werr != nil {
+		return 0, werr
+	}
+	if err != nil {
+		return n, fmt.Errorf("tap %q: write: %w", t.name, err)
+	}
+	return n, nil
+}
+
+// SetDeadline bounds Read and Writev, like os.File.SetDeadline; a deadline in
+// the past wakes a blocked call at once. The zero time removes it.
+func (t *Tap) SetDeadline(d time.Time) error { return t.f.SetDeadline(d) }
+
+// Close detaches from the interface; a tap that Open created is destroyed.
+func (t *Tap) Close() error { return t.f.Close() }

@@ -1,0 +1,234 @@
+package net
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/govmm/govmm/devices/virtio"
+	"github.com/govmm/govmm/devices/virtio/virtiotest"
+)
+
+func TestTransmitGathersHeaderAndFrame(t *testing.T) {
+	b := newBench(t)
+	b.activate(virtio.FeatureRingEventIdx)
+	pkt := packet(1, 1400)
+	c := b.tx.AddChain([][]byte{pkt[:hdrLen], pkt[hdrLen:100], pkt[100:]}, nil)
+	b.tx.Kick()
+	if u := b.tx.WaitUsed(); u.ID != uint32(c.Head) || u.Len != 0 {
+		t.Fatalf("used %+v; want head %d, length 0", u, c.Head)
+	}
+	if got := b.tap.sent(t); !bytes.Equal(got, pkt) {
+		t.Fatalf("tap got %d bytes; want the %d-byte header and frame unchanged", len(got), len(pkt))
+	}
+	if b.tx.Notifier().Interrupts() == 0 {
+		t.Error("no interrupt after the transmit completed")
+	}
+}
+
+func TestTransmitDrainsBeforeTheFirstKick(t *testing.T) {
+	b := newBench(t)
+	pkt := packet(0, 60)
+	b.tx.AddChain([][]byte{pkt}, nil)
+	b.activate(0)
+	if got := b.tap.sent(t); !bytes.Equal(got, pkt) {
+		t.Fatal("frame queued before activation was not sent as is")
+	}
+}
+
+func TestTransmitDropsFramesNoTapWouldTake(t *testing.T) {
+	b := newBench(t)
+	b.activate(0)
+	b.tx.AddChain([][]byte{packet(0, minFrame-1)}, nil)
+	b.tx.AddChain([][]byte{packet(0, maxFrame/2), packet(0, maxFrame/2)}, nil) // 12 bytes too many
+	good := packet(0, 64)
+	b.tx.AddChain([][]byte{good}, nil)
+	b.tx.Kick()
+	for range 3 {
+		if u := b.tx.WaitUsed(); u.Len != 0 {
+			t.Fatalf("used %+v; want length 0", u)
+		}
+	}
+	if got := b.tap.sent(t); !bytes.Equal(got, good) {
+		t.Fatalf("tap got a %d-byte frame first; want only the good %d-byte one", len(got), len(good))
+	}
+	if err := b.tx.Notifier().Err(); err != nil {
+		t.Fatalf("dropping frames broke the queue: %v", err)
+	}
+}
+
+func TestTransmitSurvivesTapErrors(t *testing.T) {
+	b := newBench(t)
+	b.tap.writeErr = unix.EINVAL
+	b.activate(0)
+	b.tx.AddChain([][]byte{packet(0, 60)}, nil)
+	b.tx.Kick()
+	b.tx.WaitUsed()
+	b.tap.mu.Lock()
+	b.tap.writeErr = nil
+	b.tap.mu.Unlock()
+	good := packet(0, 70)
+	b.tx.AddChain([][]byte{good}, nil)
+	b.tx.Kick()
+	b.tx.WaitUsed()
+	if got := b.tap.sent(t); !bytes.Equal(got, good) {
+		t.Fatal("frame after a tap error not sent")
+	}
+}
+
+func TestTransmitBreaksOnMalformedChains(t *testing.T) {
+	for name, add := range map[string]func(b *bench){
+		"writable buffer": func(b *bench) { b.tx.AddChain([][]byte{packet(0, 60)}, []uint32{16}) },
+		"short header":    func(b *bench) { b.tx.AddChain([][]byte{make([]byte, hdrLen-1)}, nil) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := newBench(t)
+			b.activate(0)
+			add(b)
+			b.tx.Kick()
+			if err := b.tx.Notifier().WaitBroken(t); !errors.Is(err, virtio.ErrBroken) {
+				t.Fatalf("Broken(%v); want ErrBroken", err)
+			}
+			select {
+			case <-b.tap.tx:
+				t.Fatal("a malformed chain reached the tap")
+			default:
+			}
+		})
+	}
+}
+
+func numBuffers(hdr []byte) uint16 { return binary.LittleEndian.Uint16(hdr[hdrNumBuffers:]) }
+
+func TestReceiveIntoOneChain(t *testing.T) {
+	for _, tc := range []struct {
+		features  uint64
+		wantFlags byte
+	}{
+		{0, 0}, // §5.1.6.4.1: flags are zero without GUEST_CSUM
+		{featureGuestCsum, 2},
+	} {
+		b := newBench(t)
+		b.activate(tc.features)
+		pkt := packet(2, 1000) // VIRTIO_NET_HDR_F_DATA_VALID
+		c := b.rx.AddChain(nil, []uint32{hdrLen, 1514})
+		b.rx.Kick()
+		b.tap.rx <- bytes.Clone(pkt)
+		u := b.rx.WaitUsed()
+		if u.ID != uint32(c.Head) || u.Len != uint32(len(pkt)) {
+			t.Fatalf("used %+v; want head %d, %d bytes", u, c.Head, len(pkt))
+		}
+		got := append(b.rx.Bytes(c.Writable[0]), b.rx.Bytes(c.Writable[1])...)[:len(pkt)]
+		if got[hdrFlags] != tc.wantFlags || numBuffers(got) != 1 || !bytes.Equal(got[hdrLen:], pkt[hdrLen:]) {
+			t.Fatalf("features %#x: header % x; want flags %d, num_buffers 1, and the frame intact", tc.features, got[:hdrLen], tc.wantFlags)
+		}
+	}
+}
+
+func TestReceiveMergeableSpansChains(t *testing.T) {
+	b := newBench(t)
+	b.activate(featureMrgRxbuf | virtio.FeatureRingEventIdx)
+	var chains []virtiotest.Chain
+	for range 4 {
+		chains = append(chains, b.rx.AddChain(nil, []uint32{700, 800}))
+	}
+	b.rx.Kick()
+	pkt := packet(0, 3000)
+	b.tap.rx <- bytes.Clone(pkt)
+	var got []byte
+	for i, want := range []uint32{1500, 1500, hdrLen} {
+		c := chains[i]
+		if u := b.rx.WaitUsed(); u.ID != uint32(c.Head) || u.Len != want {
+			t.Fatalf("used element %d: %+v; want head %d, %d bytes", i, u, c.Head, want)
+		}
+		got = append(got, append(b.rx.Bytes(c.Writable[0]), b.rx.Bytes(c.Writable[1])...)[:want]...)
+	}
+	b.rx.ExpectNoUsed(20 * time.Millisecond)
+	if numBuffers(got) != 3 || !bytes.Equal(got[hdrLen:], pkt[hdrLen:]) {
+		t.Fatalf("num_buffers %d; want 3 and the frame intact across the chains", numBuffers(got))
+	}
+}
+
+func TestReceiveWaitsForBuffers(t *testing.T) {
+	b := newBench(t)
+	b.activate(featureMrgRxbuf | virtio.FeatureRingEventIdx)
+	pkt := packet(0, 2000)
+	b.tap.rx <- bytes.Clone(pkt)
+	c1 := b.rx.AddChain(nil, []uint32{1500}) // not enough on its own
+	b.rx.Kick()
+	b.rx.ExpectNoUsed(50 * time.Millisecond)
+	c2 := b.rx.AddChain(nil, []uint32{1500})
+	b.rx.Kick()
+	for _, want := range []struct {
+		head uint16
+		len  uint32
+	}{{c1.Head, 1500}, {c2.Head, uint32(len(pkt)) - 1500}} {
+		if u := b.rx.WaitUsed(); u.ID != uint32(want.head) || u.Len != want.len {
+			t.Fatalf("used %+v; want head %d, %d bytes", u, want.head, want.len)
+		}
+	}
+}
+
+func TestReceiveDropsWhatOneChainCannotHold(t *testing.T) {
+	b := newBench(t)
+	b.activate(0) // no mergeable buffers
+	c := b.rx.AddChain(nil, []uint32{200})
+	b.rx.Kick()
+	b.tap.rx <- packet(0, 500)
+	b.rx.ExpectNoUsed(50 * time.Millisecond)
+	small := packet(0, 100)
+	b.tap.rx <- bytes.Clone(small)
+	if u := b.rx.WaitUsed(); u.ID != uint32(c.Head) || u.Len != uint32(len(small)) {
+		t.Fatalf("used %+v; want the kept chain %d with %d bytes", u, c.Head, len(small))
+	}
+	if got := b.rx.Bytes(c.Writable[0])[:len(small)]; !bytes.Equal(got[hdrLen:], small[hdrLen:]) {
+		t.Fatal("frame after a dropped one is corrupted")
+	}
+}
+
+func TestReceiveBreaksOnChainsWithoutRoomForTheHeader(t *testing.T) {
+	for name, add := range map[string]func(b *bench){
+		"tiny":          func(b *bench) { b.rx.AddChain(nil, []uint32{hdrLen - 1}) },
+		"readable only": func(b *bench) { b.rx.AddChain([][]byte{make([]byte, 100)}, nil) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := newBench(t)
+			b.activate(featureMrgRxbuf)
+			add(b)
+			b.rx.Kick()
+			b.tap.rx <- packet(0, 60)
+			if err := b.rx.Notifier().WaitBroken(t); !errors.Is(err, virtio.ErrBroken) {
+				t.Fatalf("Broken(%v); want ErrBroken", err)
+			}
+		})
+	}
+}
+
+func TestReceiveLargestPacketAndDropsLonger(t *testing.T) {
+	b := newBench(t)
+	b.activate(featureMrgRxbuf)
+	var chains []virtiotest.Chain
+	for range 17 { // 17 × 4096 ≥ 65562
+		chains = append(chains, b.rx.AddChain(nil, []uint32{4096}))
+	}
+	b.rx.Kick()
+	b.tap.rx <- packet(0, maxFrame+1) // cut short by the tap: dropped
+	pkt := packet(0, maxFrame)
+	b.tap.rx <- bytes.Clone(pkt)
+	var got []byte
+	for i, c := range chains {
+		u := b.rx.WaitUsed()
+		want := min(4096, len(pkt)-len(got))
+		if u.ID != uint32(c.Head) || u.Len != uint32(want) {
+			t.Fatalf("used element %d: %+v; want head %d, %d bytes", i, u, c.Head, want)
+		}
+		got = append(got, b.rx.Bytes(c.Writable[0])[:want]...)
+	}
+	if numBuffers(got) != 17 || !bytes.Equal(got[hdrLen:], pkt[hdrLen:]) {
+		t.Fatalf("num_buffers %d; want 17 and the frame intact", numBuffers(got))
+	}
+}
