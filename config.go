@@ -22,6 +22,12 @@ const (
 	// crash (see biosResetFlag), and keeps the console quiet: every byte the
 	// guest prints is a VM exit.
 	DefaultCmdline = "console=ttyS0 reboot=k,panic_warm panic=-1"
+	// DefaultVirtioConsoleCmdline is DefaultCmdline for a guest whose
+	// console is the virtio console (ConsoleDevice VirtioConsole). ttyS0
+	// stays first: a distribution kernel registers hvc0 only when its
+	// virtio_console module loads, and until then its messages and
+	// init's first lines need somewhere to go.
+	DefaultVirtioConsoleCmdline = "console=ttyS0 console=hvc0 reboot=k,panic_warm panic=-1"
 
 	// minMemory is the least RAM govmm will start a guest with.
 	minMemory = 16 * memory.MiB
@@ -38,6 +44,15 @@ type Config struct {
 	// Console receives what the guest writes to its serial console; nil
 	// discards it. Input goes to (*VM).ConsoleInput.
 	Console io.Writer
+
+	// ConsoleDevice picks the device the console is on: COM1 (the
+	// default) or virtio-console.
+	ConsoleDevice ConsoleKind
+
+	// Disks are virtio-blk disks, the guest's /dev/vda, /dev/vdb, ... in order.
+	Disks []Disk
+	// NICs are virtio-net interfaces on tap devices, in PCI slot order.
+	NICs []NIC
 
 	// KVMDevice is the path of the KVM device; DefaultKVMDevice if empty.
 	KVMDevice string
@@ -59,6 +74,9 @@ func (e *FieldError) Unwrap() error { return ErrInvalidConfig }
 func (c Config) withDefaults() Config {
 	if c.Cmdline == "" {
 		c.Cmdline = DefaultCmdline
+		if c.ConsoleDevice == VirtioConsole {
+			c.Cmdline = DefaultVirtioConsoleCmdline
+		}
 	}
 	if c.Memory == 0 {
 		c.Memory = DefaultMemory
@@ -96,6 +114,7 @@ func (c Config) Validate() error {
 	if c.CPUs < 1 || c.CPUs > maxCPUs {
 		errs = append(errs, &FieldError{"cpus", fmt.Sprintf("%d vCPUs asked: give between 1 and %d", c.CPUs, maxCPUs)})
 	}
+	errs = append(errs, c.validateDevices()...)
 	return errors.Join(errs...)
 }
 

@@ -43,6 +43,23 @@ const (
 	biosResetFlag memory.GuestAddress = 0x472
 	warmReboot                        = 0x1234
 
+	// PCI: configuration mechanism #1 at the PC's fixed ports, and the
+	// 32-bit window BARs are allocated from: the device hole up to the I/O
+	// APIC, which with the local APICs and KVM's pages fills the rest.
+	pciConfigPort = 0xcf8
+	pciMMIOStart  = uint64(memory.DeviceHoleStart)
+	pciMMIOEnd    = ioapicAddr
+
+	// INTx of PCI device n is wired to GSI pciINTxGSIBase + (n+pin)%pciINTxGSIs:
+	// the I/O APIC inputs above the ISA IRQs, level-triggered and shared,
+	// and described by the DSDT's _PRT.
+	pciINTxGSIBase = 16
+	pciINTxGSIs    = 8
+
+	// firstMSIGSI is the first GSI past the I/O APIC's 24 inputs: each
+	// MSI-X vector gets its own GSI from here up.
+	firstMSIGSI = 24
+
 	// maxCPUs is what 8-bit xAPIC IDs in the MADT can number.
 	maxCPUs = 255
 )

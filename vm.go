@@ -3,12 +3,14 @@ package govmm
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"sync"
 
 	"github.com/govmm/govmm/boot"
 	"github.com/govmm/govmm/devices"
+	"github.com/govmm/govmm/devices/pci"
 	"github.com/govmm/govmm/devices/serial"
 	"github.com/govmm/govmm/kvm"
 	"github.com/govmm/govmm/memory"
@@ -25,6 +27,19 @@ type VM struct {
 	serial *serial.Serial
 	entry  *boot.Entry
 	cpuid  []kvm.CPUIDEntry
+
+	// PCI bus 0, its next free slot, the BAR window, MSI vectors and the
+	// shared INTx lines.
+	pci      *pci.Bus
+	nextSlot uint8
+	bars     barAllocator
+	msi      *gsiRouter
+	intx     map[uint32]*sharedIRQ
+	// consoleIn feeds typed input to the virtio console when it carries
+	// the console.
+	consoleIn *inputQueue
+	// closers stop the devices before the VM goes, last added first.
+	closers []io.Closer
 
 	// events carries guest requests to end the VM from device callbacks.
 	events chan devices.Event
@@ -87,7 +102,10 @@ func (v *VM) build() error {
 	if err != nil {
 		return fmt.Errorf("load kernel %q: %w", v.cfg.Kernel, err)
 	}
-	return v.wireDevices()
+	if err := v.wireDevices(); err != nil {
+		return err
+	}
+	return v.wireVirtio()
 }
 
 func loadKernel(path string) (*boot.Kernel, error) {
@@ -109,7 +127,7 @@ func (v *VM) openKVM() error {
 	}
 	v.sys = sys
 	if err := sys.Require(kvm.CapIRQChip, kvm.CapUserMemory, kvm.CapExtCPUID, kvm.CapPIT2,
-		kvm.CapImmediateExit, kvm.CapIRQFD, kvm.CapIOEventFD); err != nil {
+		kvm.CapImmediateExit, kvm.CapIRQFD, kvm.CapIOEventFD, kvm.CapIRQRouting); err != nil {
 		return err
 	}
 	maxVCPUs, err := sys.MaxVCPUs()
@@ -151,12 +169,26 @@ func (v *VM) registerMemory() error {
 }
 
 // ConsoleInput queues bytes for the guest's serial console, as if typed.
-func (v *VM) ConsoleInput(p []byte) { v.serial.Input(p) }
+func (v *VM) ConsoleInput(p []byte) {
+	if v.consoleIn != nil {
+		v.consoleIn.Write(p) // never blocks; fails only once the VM is closed
+		return
+	}
+	v.serial.Input(p)
+}
 
 // Close releases KVM, guest memory and every fd. Run calls it on return.
 func (v *VM) Close() error {
 	v.closeOnce.Do(func() {
 		var errs []error
+		// Devices first: their workers may still touch guest RAM and
+		// signal MSI vectors.
+		for i := len(v.closers) - 1; i >= 0; i-- {
+			errs = append(errs, v.closers[i].Close())
+		}
+		if v.msi != nil {
+			errs = append(errs, v.msi.Close())
+		}
 		if v.kvm != nil {
 			errs = append(errs, v.kvm.Close())
 		}

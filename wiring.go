@@ -8,6 +8,7 @@ import (
 	"github.com/govmm/govmm/devices/acpipm"
 	"github.com/govmm/govmm/devices/cmos"
 	"github.com/govmm/govmm/devices/i8042"
+	"github.com/govmm/govmm/devices/pci"
 	"github.com/govmm/govmm/devices/serial"
 	"github.com/govmm/govmm/memory"
 )
@@ -28,7 +29,20 @@ func (v *VM) writeACPI() (memory.GuestAddress, error) {
 			{Name: "COM1", HID: "PNP0501", Port: com1Port, PortLen: com1Size, IRQ: com1IRQ},
 			{Name: "RTC_", HID: "PNP0B00", Port: cmosPort, PortLen: cmosSize, IRQ: rtcIRQ},
 		},
+		PCI: &acpi.PCIRoot{MMIOBase: uint32(pciMMIOStart), MMIOSize: uint32(pciMMIOEnd - pciMMIOStart), Routes: pciRoutes()},
 	})
+}
+
+// pciRoutes is the _PRT: every INTx pin of every device on bus 0 and the GSI
+// intxLine wires it to.
+func pciRoutes() []acpi.PCIRoute {
+	var out []acpi.PCIRoute
+	for dev := uint8(firstPCISlot); dev < 32; dev++ {
+		for pin := uint8(0); pin < 4; pin++ {
+			out = append(out, acpi.PCIRoute{Device: dev, Pin: pin, GSI: pciINTxGSI(dev, pin)})
+		}
+	}
+	return out
 }
 
 // wireDevices builds the legacy PC devices and maps them on the buses.
@@ -53,7 +67,18 @@ func (v *VM) wireDevices() error {
 			return err
 		}
 	}
-	return nil
+	return v.wirePCI()
+}
+
+// wirePCI sets up PCI bus 0 behind configuration mechanism #1, with only the
+// host bridge on it, and the allocators PCI devices draw from.
+func (v *VM) wirePCI() error {
+	v.pci = pci.NewBus()
+	v.nextSlot = firstPCISlot
+	v.bars = barAllocator{next: pciMMIOStart, end: pciMMIOEnd}
+	v.msi = newGSIRouter(v.kvm)
+	v.intx = map[uint32]*sharedIRQ{}
+	return v.buses.PIO.Register(pciConfigPort, pci.ConfigIOSize, "pci config (mechanism #1)", pci.NewConfigIO(v.pci))
 }
 
 // guestEvent is the devices' EventSink: the first request wins, the rest are

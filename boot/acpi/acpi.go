@@ -1,8 +1,9 @@
 // Package acpi builds the ACPI tables (ACPI 6.5 specification, chapter 5)
 // that describe the machine to the guest: RSDP, XSDT, a hardware-reduced
-// FADT, a DSDT with the \_S5 sleep object, and a MADT with every vCPU's local
-// APIC and the I/O APIC. Without a MADT the Debian cloud kernel, which has no
-// MP-table parser, sees a single CPU.
+// FADT, a DSDT with the \_S5 sleep object, the legacy devices and the PCI
+// host bridge, and a MADT with every vCPU's local APIC and the I/O APIC.
+// Without a MADT the Debian cloud kernel, which has no MP-table parser, sees a
+// single CPU.
 package acpi
 
 import (
@@ -24,6 +25,7 @@ type Config struct {
 	ResetValue       uint8
 	HasI8042         bool        // IAPC_BOOT_ARCH 8042 flag
 	Devices          []ISADevice // legacy devices the DSDT names
+	PCI              *PCIRoot    // the PCI host bridge; nil for none
 }
 
 // maxCPUs is what 8-bit xAPIC IDs can name (255 is broadcast).
@@ -45,10 +47,15 @@ func Write(ram *memory.RAM, base memory.GuestAddress, cfg Config) (memory.GuestA
 			return 0, err
 		}
 	}
+	if cfg.PCI != nil {
+		if err := cfg.PCI.validate(); err != nil {
+			return 0, err
+		}
+	}
 	var img image
 	img.base = base
 	rsdp := img.reserve(rsdpSize)
-	dsdt := img.add(dsdtTable(cfg.Devices))
+	dsdt := img.add(dsdtTable(cfg))
 	fadt := img.add(fadtTable(cfg, dsdt))
 	madt := img.add(madtTable(cfg))
 	xsdt := img.add(xsdtTable(fadt, madt))

@@ -51,9 +51,12 @@ func isNameSeg(s string) bool {
 // AML opcodes and resource descriptor tags (ACPI 6.5, chapters 6.4 and 20).
 const (
 	amlZeroOp     = 0x00
+	amlOneOp      = 0x01
 	amlNameOp     = 0x08
 	amlBytePfx    = 0x0a
+	amlWordPfx    = 0x0b
 	amlDWordPfx   = 0x0c
+	amlQWordPfx   = 0x0e
 	amlScopeOp    = 0x10
 	amlBufferOp   = 0x11
 	amlPackageOp  = 0x12
@@ -144,4 +147,48 @@ func amlDevice(d ISADevice, uid byte) []byte {
 func amlScope(name string, body []byte) []byte {
 	inner := append(append([]byte{amlRootChar}, name...), body...)
 	return append(append([]byte{amlScopeOp}, pkgLength(len(inner))...), inner...)
+}
+
+// amlInteger is the shortest ComputationalData for v (ACPI 6.5, 20.2.3).
+func amlInteger(v uint64) []byte {
+	switch {
+	case v == 0:
+		return []byte{amlZeroOp}
+	case v == 1:
+		return []byte{amlOneOp}
+	case v <= 0xff:
+		return []byte{amlBytePfx, byte(v)}
+	case v <= 0xffff:
+		return le.AppendUint16([]byte{amlWordPfx}, uint16(v))
+	case v <= 0xffffffff:
+		return le.AppendUint32([]byte{amlDWordPfx}, uint32(v))
+	}
+	return le.AppendUint64([]byte{amlQWordPfx}, v)
+}
+
+// amlEISAID is EisaId (id) as iasl compiles it: a DWord.
+func amlEISAID(id string) []byte {
+	b, _ := eisaID(id) // callers pass constants, checked by tests
+	return append([]byte{amlDWordPfx}, b...)
+}
+
+// amlPackage is Package () { elems... }; at most 255 elements.
+func amlPackage(elems ...[]byte) []byte {
+	body := []byte{byte(len(elems))}
+	for _, e := range elems {
+		body = append(body, e...)
+	}
+	return append(append([]byte{amlPackageOp}, pkgLength(len(body))...), body...)
+}
+
+// amlBuffer is Buffer () { data }.
+func amlBuffer(data []byte) []byte {
+	body := append(amlInteger(uint64(len(data))), data...)
+	return append(append([]byte{amlBufferOp}, pkgLength(len(body))...), body...)
+}
+
+// amlDeviceOf is Device (name) { body }.
+func amlDeviceOf(name string, body []byte) []byte {
+	inner := append([]byte(name), body...)
+	return append(append([]byte{amlExtOpPfx, amlDeviceOp}, pkgLength(len(inner))...), inner...)
 }

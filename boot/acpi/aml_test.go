@@ -161,19 +161,17 @@ func dataSize(b []byte) (int, error) {
 		return 0, fmt.Errorf("no value")
 	}
 	switch b[0] {
-	case amlZeroOp:
-		return 1, nil
-	case amlBytePfx:
-		return 2, nil
-	case amlDWordPfx:
-		return 5, nil
+	case amlZeroOp, amlOneOp, amlBytePfx, amlWordPfx, amlDWordPfx, amlQWordPfx:
+		_, n, err := integer(b)
+		return n, err
 	case amlBufferOp:
 		body, n, err := pkg(b, 1)
 		if err != nil {
 			return 0, err
 		}
-		if len(body) < 2 || body[0] != amlBytePfx || int(body[1]) != len(body)-2 {
-			return 0, fmt.Errorf("buffer size % x does not match its %d bytes", body[:min(2, len(body))], len(body)-2)
+		size, m, err := integer(body)
+		if err != nil || size != uint64(len(body)-m) {
+			return 0, fmt.Errorf("buffer size % x does not match its %d bytes (%v)", body[:min(m, len(body))], len(body)-m, err)
 		}
 		return n, nil
 	case amlPackageOp:
@@ -197,19 +195,46 @@ func dataSize(b []byte) (int, error) {
 	return 0, fmt.Errorf("unexpected data % x", b[:min(len(b), 8)])
 }
 
-// resources splits a _CRS buffer into its small resource descriptors
-// (ACPI 6.5, 6.4.2), the last of which must be the end tag.
+// integer decodes a ComputationalData integer: its value and encoded size.
+func integer(b []byte) (uint64, int, error) {
+	if len(b) == 0 {
+		return 0, 0, fmt.Errorf("no integer")
+	}
+	size := map[byte]int{amlZeroOp: 0, amlOneOp: 0, amlBytePfx: 1, amlWordPfx: 2, amlDWordPfx: 4, amlQWordPfx: 8}
+	n, ok := size[b[0]]
+	if !ok || len(b) < 1+n {
+		return 0, 0, fmt.Errorf("integer % x truncated or unknown", b[:min(len(b), 9)])
+	}
+	if n == 0 {
+		return uint64(b[0]), 1, nil
+	}
+	var v uint64
+	for i := n; i >= 1; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v, 1 + n, nil
+}
+
+// resources splits a _CRS buffer into its resource descriptors (ACPI 6.5,
+// 6.4), small and large, the last of which must be the end tag.
 func resources(buf []byte) ([][]byte, error) {
 	body, _, err := pkg(buf, 1)
 	if err != nil {
 		return nil, err
 	}
+	_, m, err := integer(body)
+	if err != nil {
+		return nil, err
+	}
 	var out [][]byte
-	for b := body[2:]; len(b) > 0; {
-		if b[0]&0x80 != 0 {
-			return nil, fmt.Errorf("large resource descriptor %#02x", b[0])
-		}
+	for b := body[m:]; len(b) > 0; {
 		n := 1 + int(b[0]&7)
+		if b[0]&0x80 != 0 {
+			if len(b) < 3 {
+				return nil, fmt.Errorf("large descriptor % x truncated", b)
+			}
+			n = 3 + int(le.Uint16(b[1:]))
+		}
 		if n > len(b) {
 			return nil, fmt.Errorf("descriptor % x truncated", b)
 		}

@@ -134,11 +134,14 @@ func madtTable(cfg Config) []byte {
 // what devices/acpipm treats as a power-off.
 const s5SleepType = 5
 
-func dsdtTable(devices []ISADevice) []byte {
+func dsdtTable(cfg Config) []byte {
 	t := header("DSDT", 2)
 	var sb []byte
-	for i, d := range devices {
+	for i, d := range cfg.Devices {
 		sb = append(sb, amlDevice(d, byte(i))...)
+	}
+	if cfg.PCI != nil {
+		sb = append(sb, pciRootDevice(cfg.PCI)...)
 	}
 	if len(sb) > 0 {
 		t = append(t, amlScope("_SB_", sb)...)

@@ -37,15 +37,29 @@ Exit status:
      command line, as in the default), triple fault, or KVM emulation failure
   5  stopped from the host: Ctrl-A x, SIGINT or SIGTERM
 
-Example:
+Devices: every guest gets a virtio-rng. --disk and --net add virtio-blk and
+virtio-net devices on PCI; the guest kernel needs the virtio_pci, virtio_blk
+and virtio_net drivers (modules in distribution kernels: load them from the
+initramfs). Disks appear as /dev/vda, /dev/vdb, ... in flag order; NICs as
+eth0, eth1, ... A tap that does not exist is created (CAP_NET_ADMIN); to run
+without privileges, create it first: ip tuntap add tap0 mode tap user $USER.
+
+Examples:
   govmm run --kernel /boot/vmlinuz-$(uname -r) --initrd initrd.img --memory 1G --cpus 2
+  govmm run --kernel vmlinuz --initrd initrd.img --disk path=rootfs.img \
+      --net tap=tap0,mac=52:54:00:12:34:56 --cmdline "console=ttyS0 root=/dev/vda"
 `
 
 type runFlags struct {
-	cfg       govmm.Config
-	memory    string
-	statsPath string
-	debug     bool
+	cfg     govmm.Config
+	memory  string
+	disks   []string
+	nets    []string
+	console string
+	// cmdlineSet: --cmdline was given, so --console does not change it.
+	cmdlineSet bool
+	statsPath  string
+	debug      bool
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
@@ -54,9 +68,12 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.cfg.Kernel, "kernel", "", "Linux kernel `BZIMAGE` to boot (required)")
 	fs.StringVar(&f.cfg.Initrd, "initrd", "", "initramfs `FILE` handed to the kernel")
-	fs.StringVar(&f.cfg.Cmdline, "cmdline", govmm.DefaultCmdline, "kernel command line")
+	fs.StringVar(&f.cfg.Cmdline, "cmdline", govmm.DefaultCmdline, "kernel command line (with --console virtio the default adds console=hvc0)")
 	fs.StringVar(&f.memory, "memory", "512M", "guest RAM, e.g. 256M or 4G (K, M, G suffixes are powers of 1024)")
 	fs.IntVar(&f.cfg.CPUs, "cpus", govmm.DefaultCPUs, "number of vCPUs")
+	fs.StringArrayVar(&f.disks, "disk", nil, "attach a raw image as a virtio disk, `SPEC` being path=FILE[,ro][,serial=ID]; repeat for more")
+	fs.StringArrayVar(&f.nets, "net", nil, "attach a virtio NIC on a tap device, `SPEC` being tap=NAME[,mac=MAC]; repeat for more")
+	fs.StringVar(&f.console, "console", "serial", "guest console: serial (COM1, the guest's ttyS0) or virtio (virtio-console, hvc0)")
 	fs.StringVar(&f.cfg.KVMDevice, "kvm", govmm.DefaultKVMDevice, "KVM device `PATH`")
 	fs.StringVar(&f.statsPath, "stats", "", "write KVM exit statistics as JSON to `FILE` when the VM ends, and on SIGUSR1 while it runs")
 	fs.BoolVar(&f.debug, "debug", false, "report guest accesses to ports and addresses that have no device")
@@ -64,6 +81,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	f.cmdlineSet = fs.Changed("cmdline")
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q: run takes only flags (quote a --cmdline with spaces)", fs.Arg(0))
 	}
@@ -79,7 +97,30 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 		return nil, fmt.Errorf("--memory: %w", err)
 	}
 	f.cfg.Memory = size
-	return f, nil
+	return f, f.parseDevices()
+}
+
+func (f *runFlags) parseDevices() error {
+	for _, s := range f.disks {
+		d, err := parseDisk(s)
+		if err != nil {
+			return err
+		}
+		f.cfg.Disks = append(f.cfg.Disks, d)
+	}
+	for _, s := range f.nets {
+		n, err := parseNIC(s)
+		if err != nil {
+			return err
+		}
+		f.cfg.NICs = append(f.cfg.NICs, n)
+	}
+	kind, err := parseConsole(f.console)
+	f.cfg.ConsoleDevice = kind
+	if kind == govmm.VirtioConsole && !f.cmdlineSet {
+		f.cfg.Cmdline = govmm.DefaultVirtioConsoleCmdline
+	}
+	return err
 }
 
 func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/govmm/govmm"
+)
+
+// keyValues splits "k=v,flag,k2=v2" into ordered pairs; a bare word has an
+// empty value and hasValue false.
+type keyValue struct {
+	key, value string
+	hasValue   bool
+}
+
+func splitOptions(s string) []keyValue {
+	var out []keyValue
+	for _, part := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(part, "=")
+		out = append(out, keyValue{k, v, ok})
+	}
+	return out
+}
+
+// parseDisk reads --disk path=FILE[,ro][,serial=ID].
+func parseDisk(s string) (govmm.Disk, error) {
+	var d govmm.Disk
+	for _, kv := range splitOptions(s) {
+		switch {
+		case kv.key == "path" && kv.hasValue:
+			d.Path = kv.value
+		case kv.key == "ro" && !kv.hasValue:
+			d.ReadOnly = true
+		case kv.key == "serial" && kv.hasValue:
+			d.Serial = kv.value
+		default:
+			return d, fmt.Errorf("--disk %q: unknown option %q: use path=FILE[,ro][,serial=ID]", s, kv.key)
+		}
+	}
+	if d.Path == "" {
+		return d, fmt.Errorf("--disk %q: no path=FILE: use e.g. --disk path=rootfs.img", s)
+	}
+	return d, nil
+}
+
+// parseNIC reads --net tap=NAME[,mac=MAC].
+func parseNIC(s string) (govmm.NIC, error) {
+	var n govmm.NIC
+	for _, kv := range splitOptions(s) {
+		switch {
+		case kv.key == "tap" && kv.hasValue:
+			n.Tap = kv.value
+		case kv.key == "mac" && kv.hasValue:
+			mac, err := net.ParseMAC(kv.value)
+			if err != nil || len(mac) != 6 {
+				return n, fmt.Errorf("--net %q: bad MAC %q: use six hex bytes, e.g. mac=52:54:00:12:34:56", s, kv.value)
+			}
+			n.MAC = mac
+		default:
+			return n, fmt.Errorf("--net %q: unknown option %q: use tap=NAME[,mac=MAC]", s, kv.key)
+		}
+	}
+	if n.Tap == "" {
+		return n, fmt.Errorf("--net %q: no tap=NAME: use e.g. --net tap=tap0", s)
+	}
+	return n, nil
+}
+
+// parseConsole reads --console serial|virtio.
+func parseConsole(s string) (govmm.ConsoleKind, error) {
+	switch s {
+	case "serial":
+		return govmm.SerialConsole, nil
+	case "virtio":
+		return govmm.VirtioConsole, nil
+	}
+	return 0, fmt.Errorf("--console %q: use serial (COM1, the guest's ttyS0) or virtio (virtio-console, the guest's hvc0)", s)
+}

@@ -1,0 +1,115 @@
+package govmm
+
+import (
+	"fmt"
+	"net"
+	"os"
+)
+
+// Disk is one virtio-blk disk backed by a raw image file.
+type Disk struct {
+	Path     string
+	ReadOnly bool   // the guest sees a read-only disk; the file is opened read-only
+	Serial   string // what the guest reads as the disk's ID (VIRTIO_BLK_T_GET_ID); at most 20 bytes
+}
+
+// NIC is one virtio-net interface backed by a tap device.
+type NIC struct {
+	Tap string           // name of an existing tap, or one to create (needs CAP_NET_ADMIN)
+	MAC net.HardwareAddr // the guest's MAC; a random locally administered one if nil
+}
+
+// ConsoleKind says which device carries the guest console.
+type ConsoleKind int
+
+const (
+	// SerialConsole is COM1, the guest's ttyS0.
+	SerialConsole ConsoleKind = iota
+	// VirtioConsole is a virtio-console port, the guest's hvc0. COM1 stays,
+	// for the kernel's early messages.
+	VirtioConsole
+)
+
+// maxSerial is the size of the virtio-blk ID string (virtio 1.2 §5.2.6).
+const maxSerial = 20
+
+// maxTapName is IFNAMSIZ minus the terminating NUL.
+const maxTapName = 15
+
+func (d Disk) validate(i int) error {
+	field := fmt.Sprintf("disk[%d]", i)
+	if d.Path == "" {
+		return &FieldError{field, "no path: give a raw image file, e.g. --disk path=rootfs.img"}
+	}
+	flag := os.O_RDWR
+	if d.ReadOnly {
+		flag = os.O_RDONLY
+	}
+	f, err := os.OpenFile(d.Path, flag, 0)
+	if err != nil {
+		if os.IsPermission(err) && !d.ReadOnly {
+			return &FieldError{field, fmt.Sprintf("%v: add ,ro to attach it read-only", err)}
+		}
+		return &FieldError{field, err.Error()}
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return &FieldError{field, err.Error()}
+	}
+	if !st.Mode().IsRegular() {
+		return &FieldError{field, fmt.Sprintf("%s is not a regular file: give a raw disk image", d.Path)}
+	}
+	if len(d.Serial) > maxSerial {
+		return &FieldError{field, fmt.Sprintf("serial %q is %d bytes: at most %d fit", d.Serial, len(d.Serial), maxSerial)}
+	}
+	return nil
+}
+
+func (n NIC) validate(i int) error {
+	field := fmt.Sprintf("net[%d]", i)
+	if n.Tap == "" || len(n.Tap) > maxTapName {
+		return &FieldError{field, fmt.Sprintf("tap name %q: give 1 to %d characters, e.g. tap=tap0", n.Tap, maxTapName)}
+	}
+	if n.MAC != nil {
+		if len(n.MAC) != 6 {
+			return &FieldError{field, fmt.Sprintf("MAC %v: give a 48-bit MAC like 52:54:00:12:34:56", n.MAC)}
+		}
+		if n.MAC[0]&1 != 0 {
+			return &FieldError{field, fmt.Sprintf("MAC %v is a multicast address: the first byte must be even, e.g. 52:54:00:12:34:56", n.MAC)}
+		}
+	}
+	return nil
+}
+
+// validateDevices checks the disks and NICs: each valid, no image attached
+// twice, no tap used twice.
+func (c Config) validateDevices() []error {
+	var errs []error
+	paths := map[string]bool{}
+	for i, d := range c.Disks {
+		if err := d.validate(i); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if paths[d.Path] {
+			errs = append(errs, &FieldError{fmt.Sprintf("disk[%d]", i), fmt.Sprintf("%s is attached twice: the guest would corrupt it", d.Path)})
+		}
+		paths[d.Path] = true
+	}
+	taps := map[string]bool{}
+	for i, n := range c.NICs {
+		if err := n.validate(i); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if taps[n.Tap] {
+			errs = append(errs, &FieldError{fmt.Sprintf("net[%d]", i), fmt.Sprintf("tap %s is used twice: give each NIC its own tap", n.Tap)})
+		}
+		taps[n.Tap] = true
+	}
+	if c.ConsoleDevice != SerialConsole && c.ConsoleDevice != VirtioConsole {
+		errs = append(errs, &FieldError{"console", fmt.Sprintf("unknown console kind %d", c.ConsoleDevice)})
+	}
+	return errs
+}

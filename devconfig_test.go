@@ -1,0 +1,53 @@
+package govmm
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidateDisksAndNICs(t *testing.T) {
+	dir := t.TempDir()
+	kernel := filepath.Join(dir, "bzImage")
+	img := filepath.Join(dir, "disk.img")
+	roImg := filepath.Join(dir, "ro.img")
+	for _, p := range []string{kernel, img, roImg} {
+		if err := os.WriteFile(p, make([]byte, 4096), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(roImg, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	mac := net.HardwareAddr{0x52, 0x54, 0, 1, 2, 3}
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		field string
+		hint  string
+	}{
+		{"missing image", Config{Disks: []Disk{{Path: filepath.Join(dir, "nope")}}}, "disk[0]", "no such file"},
+		{"directory", Config{Disks: []Disk{{Path: dir, ReadOnly: true}}}, "disk[0]", "not a regular file"},
+		{"long serial", Config{Disks: []Disk{{Path: img, Serial: strings.Repeat("s", 21)}}}, "disk[0]", "at most 20"},
+		{"twice", Config{Disks: []Disk{{Path: img}, {Path: img}}}, "disk[1]", "attached twice"},
+		{"no tap", Config{NICs: []NIC{{}}}, "net[0]", "tap=tap0"},
+		{"long tap", Config{NICs: []NIC{{Tap: "a-very-long-tap-name"}}}, "net[0]", "1 to 15"},
+		{"multicast", Config{NICs: []NIC{{Tap: "t0", MAC: net.HardwareAddr{1, 2, 3, 4, 5, 6}}}}, "net[0]", "multicast"},
+		{"tap twice", Config{NICs: []NIC{{Tap: "t0"}, {Tap: "t0", MAC: mac}}}, "net[1]", "used twice"},
+		{"console", Config{ConsoleDevice: 7}, "console", "unknown console"},
+	} {
+		tc.cfg.Kernel = kernel
+		err := tc.cfg.Validate()
+		var fe *FieldError
+		if !errors.Is(err, ErrInvalidConfig) || !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(err.Error(), tc.hint) {
+			t.Errorf("%s: Validate = %v; want a %s error mentioning %q", tc.name, err, tc.field, tc.hint)
+		}
+	}
+	ok := Config{Kernel: kernel, Disks: []Disk{{Path: img, Serial: "s1"}, {Path: roImg, ReadOnly: true}}, NICs: []NIC{{Tap: "t0", MAC: mac}, {Tap: "t1"}}}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("valid disks and NICs: %v", err)
+	}
+}

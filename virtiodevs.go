@@ -1,0 +1,82 @@
+package govmm
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/govmm/govmm/devices/virtio"
+	"github.com/govmm/govmm/devices/virtio/blk"
+	"github.com/govmm/govmm/devices/virtio/console"
+	"github.com/govmm/govmm/devices/virtio/net"
+	"github.com/govmm/govmm/devices/virtio/rng"
+)
+
+// closableDevice is a virtio device type with a backend (file, tap,
+// goroutine) to release after its transport has reset it.
+type closableDevice interface {
+	virtio.Device
+	io.Closer
+}
+
+// wireVirtio puts the virtio devices on PCI in a fixed order, so the guest
+// names them the same way every boot: the rng, the console if asked, the
+// disks (vda, vdb, ...), then the NICs (eth0, eth1, ...).
+func (v *VM) wireVirtio() error {
+	if err := v.addVirtio(rng.New(), nil); err != nil {
+		return fmt.Errorf("virtio-rng: %w", err)
+	}
+	if v.cfg.ConsoleDevice == VirtioConsole {
+		in := newInputQueue()
+		v.consoleIn = in
+		c := console.New(in, v.cfg.Console)
+		if err := v.addVirtio(c, closers(c, in)); err != nil {
+			return fmt.Errorf("virtio-console: %w", err)
+		}
+	}
+	for i, d := range v.cfg.Disks {
+		dev, err := blk.Open(blk.Options{Path: d.Path, ReadOnly: d.ReadOnly, Serial: d.Serial})
+		if err != nil {
+			return fmt.Errorf("disk[%d]: %w", i, err)
+		}
+		if err := v.addVirtio(dev, dev); err != nil {
+			return fmt.Errorf("disk[%d] %q: %w", i, d.Path, err)
+		}
+	}
+	for i, n := range v.cfg.NICs {
+		dev, err := net.Open(net.Options{Tap: n.Tap, MAC: n.MAC})
+		if err != nil {
+			return fmt.Errorf("net[%d]: %w", i, err)
+		}
+		if err := v.addVirtio(dev, dev); err != nil {
+			return fmt.Errorf("net[%d] tap %s: %w", i, n.Tap, err)
+		}
+	}
+	return nil
+}
+
+// addVirtio adds dev behind a virtio-pci transport; backend, if any, is
+// closed after the transport has reset the device at teardown.
+func (v *VM) addVirtio(dev virtio.Device, backend io.Closer) error {
+	if backend != nil {
+		// closers run last-added first: the transport's reset before this.
+		v.closers = append(v.closers, backend)
+	}
+	_, err := v.addVirtioDevice(dev)
+	return err
+}
+
+// closers closes each in order.
+func closers(cs ...io.Closer) io.Closer {
+	return closerFunc(func() error {
+		var errs []error
+		for _, c := range cs {
+			errs = append(errs, c.Close())
+		}
+		return errors.Join(errs...)
+	})
+}
+
+var _ closableDevice = (*blk.Device)(nil)
+var _ closableDevice = (*net.Device)(nil)
+var _ closableDevice = (*console.Device)(nil)
