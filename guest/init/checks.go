@@ -1,82 +1,107 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/govmm/govmm/guest/report"
 )
 
-// checks maps the names govmm.check= accepts to their code.
-var checks = map[string]func() (bool, string){
-	"modules": loadModules,
-	"rtc":     checkRTC,
-	"random":  checkRandom,
+// A check is a parsed govmm.check= entry, ready to run.
+type check func() result
+
+// result is a check's verdict and the fields of its report line.
+type result struct {
+	ok     bool
+	fields []report.Field
 }
 
-func runCheck(name string) report.Check {
-	f, ok := checks[name]
-	if !ok {
-		return report.Check{Name: name, Detail: "no such check"}
+func kv(key string, value any) report.Field { return report.Field{Key: key, Value: fmt.Sprint(value)} }
+
+func pass(fields ...report.Field) result { return result{ok: true, fields: fields} }
+
+// failed reports err as the error field, and its errno name, if any, as errno.
+func failed(err error, fields ...report.Field) result {
+	fields = append(fields, kv("error", err))
+	if name := errnoName(err); name != "" {
+		fields = append(fields, kv("errno", name))
 	}
-	passed, detail := f()
-	return report.Check{Name: name, OK: passed, Detail: detail}
+	return result{fields: fields}
 }
 
-// modulesList names the initramfs's kernel modules in load order.
-const modulesList = "/etc/govmm/modules"
+func errnoName(err error) string {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return unix.ErrnoName(errno)
+	}
+	return ""
+}
 
-// loadModules loads the kernel modules shipped in the initramfs.
-func loadModules() (bool, string) {
-	list, err := os.ReadFile(modulesList)
+// runCheck parses and runs one govmm.check= entry, NAME or NAME=ARG. The
+// report line is named after the whole entry, so that two disks' checks
+// can be told apart.
+func runCheck(spec string) report.Check {
+	name := strings.Join(strings.Fields(spec), "_")
+	c, err := parseCheck(spec)
 	if err != nil {
-		return false, err.Error()
+		return report.Check{Name: name, Detail: report.FormatFields(kv("error", err))}
 	}
-	var loaded, failed []string
-	for _, name := range strings.Fields(string(list)) {
-		if err := loadModule(filepath.Join("/lib/modules", name+".ko")); err != nil {
-			failed = append(failed, name+": "+err.Error())
-		} else {
-			loaded = append(loaded, name)
-		}
-	}
-	if len(failed) > 0 {
-		return false, strings.Join(failed, "; ")
-	}
-	return true, fmt.Sprintf("loaded %d: %s", len(loaded), strings.Join(loaded, " "))
+	r := c()
+	return report.Check{Name: name, OK: r.ok, Detail: report.FormatFields(r.fields...)}
 }
 
-func loadModule(path string) error {
-	f, err := os.Open(path)
+// parseCheck maps a check's name to its code and parses its argument.
+func parseCheck(spec string) (check, error) {
+	name, arg, hasArg := strings.Cut(spec, "=")
+	switch name {
+	case "modules":
+		return noArg(name, hasArg, loadModules)
+	case "rtc":
+		return noArg(name, hasArg, checkRTC)
+	case "random":
+		return noArg(name, hasArg, checkRandom)
+	case "entropy":
+		return noArg(name, hasArg, checkEntropy)
+	case "hvc":
+		return noArg(name, hasArg, checkHVC)
+	case "pci":
+		return noArg(name, hasArg, checkPCI)
+	case "disk":
+		return parsed(arg, parseDisk)
+	case "diskwrite":
+		return parsed(arg, parseDiskWrite)
+	case "diskro":
+		return parsed(arg, parseDiskRO)
+	case "discard":
+		return parsed(arg, parseDiscard)
+	case "net":
+		return parsed(arg, parseNet)
+	case "tcpsend":
+		return parsed(arg, parseTCPSend)
+	case "tcprecv":
+		return parsed(arg, parseTCPRecv)
+	case "agent":
+		return parsed(arg, parseAgent)
+	}
+	return nil, fmt.Errorf("no such check %q", name)
+}
+
+func noArg(name string, hasArg bool, c check) (check, error) {
+	if hasArg {
+		return nil, fmt.Errorf("check %s takes no argument", name)
+	}
+	return c, nil
+}
+
+type runner interface{ run() result }
+
+func parsed[T runner](arg string, parse func(string) (T, error)) (check, error) {
+	c, err := parse(arg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer f.Close()
-	if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil && err != unix.EEXIST {
-		return err
-	}
-	return nil
-}
-
-// checkRTC reads the clock the CMOS RTC set at boot: a guest without one
-// starts in 1970.
-func checkRTC() (bool, string) {
-	now := time.Now().UTC()
-	since := readTrimmed("/sys/class/rtc/rtc0/since_epoch")
-	return now.Year() >= 2024 && since != "", fmt.Sprintf("time %s rtc0 since_epoch %q", now.Format(time.RFC3339), since)
-}
-
-// checkRandom asks for random bytes without blocking.
-func checkRandom() (bool, string) {
-	b := make([]byte, 16)
-	n, err := unix.Getrandom(b, unix.GRND_NONBLOCK)
-	if err != nil {
-		return false, "getrandom: " + err.Error()
-	}
-	return n == len(b), fmt.Sprintf("%d bytes, entropy_avail %s", n, readTrimmed("/proc/sys/kernel/random/entropy_avail"))
+	return c.run, nil
 }

@@ -28,6 +28,7 @@ func gather(cmdline string) report.Report {
 	}
 	r.PayloadSHA256 = fileSHA256("/payload.bin")
 	r.TimeUnix = time.Now().Unix()
+	r.RootDev, r.RootFS = rootMount(readTrimmed("/proc/self/mounts"))
 	r.EntropyAvail, _ = strconv.Atoi(readTrimmed("/proc/sys/kernel/random/entropy_avail")) //nolint:errcheck // 0 if absent
 	return r
 }
@@ -44,6 +45,17 @@ func countCPUs(list string) int {
 		}
 	}
 	return n
+}
+
+// rootMount returns the device and type of the mount on / that is in
+// effect: the last one listed.
+func rootMount(mounts string) (dev, fstype string) {
+	for _, line := range strings.Split(mounts, "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[1] == "/" {
+			dev, fstype = f[0], f[2]
+		}
+	}
+	return dev, fstype
 }
 
 func memTotalKB(meminfo string) uint64 {

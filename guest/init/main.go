@@ -1,7 +1,12 @@
-// Command init is PID 1 of govmm's test and demo initramfs. It reports what
-// the guest sees (report.Report) first thing, runs the checks named by
-// govmm.check= on the kernel command line, then ends the guest as
-// govmm.exit= says: poweroff (default), reboot, panic, shell or hang.
+// Command init is PID 1 of govmm's test and demo initramfs and of its ext4
+// root file system image. It reports what the guest sees (report.Report)
+// first thing, loads the image's virtio modules and reports that as the
+// "modules" check, runs the checks named by govmm.check= on the kernel
+// command line (see parseCheck), then ends the guest as govmm.exit= says:
+// poweroff (default), reboot, panic, shell or hang.
+//
+// Started from the initramfs with root= on the command line, it first loads
+// the modules, mounts that device and runs the init found there (root.go).
 package main
 
 import (
@@ -19,7 +24,15 @@ func main() {
 	mountAll()
 	cmdline := readTrimmed("/proc/cmdline")
 	params := parseCmdline(cmdline)
+	if dev, ok := rootRequest(params); ok {
+		loadModules() // the root's init reports them
+		fmt.Println(switchRoot(dev, params).Line())
+	}
+	// The report line comes before the modules load: benchmarks take it as
+	// "the guest reached init".
 	fmt.Println(gather(cmdline).Line())
+	fmt.Println(runCheck("modules").Line())
+	reopenConsole()
 	for _, name := range splitList(params["govmm.check"]) {
 		fmt.Println(runCheck(name).Line())
 	}
@@ -37,12 +50,32 @@ func main() {
 	finish(action)
 }
 
-// mountAll mounts what the reports and checks read. Failures are reported
-// and tolerated: a missing /sys only makes some checks fail.
+// reopenConsole points stdin, stdout and stderr at /dev/console again once
+// the modules are in: with console=hvc0 the console moves to the virtio
+// console when its module registers it, after init has started on ttyS0.
+func reopenConsole() {
+	fd, err := unix.Open("/dev/console", unix.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return // keep the console init started with
+	}
+	for _, std := range []int{0, 1, 2} {
+		unix.Dup2(fd, std)
+	}
+	if fd > 2 {
+		unix.Close(fd)
+	}
+}
+
+// mountAll mounts what the reports and checks read, unless the initramfs's
+// init already did and moved the mounts into this root. Failures are
+// reported and tolerated: a missing /sys only makes some checks fail.
 func mountAll() {
 	for _, m := range []struct{ src, dir, fs string }{
 		{"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"}, {"devtmpfs", "/dev", "devtmpfs"}, {"tmpfs", "/tmp", "tmpfs"},
 	} {
+		if isMountPoint(m.dir) {
+			continue
+		}
 		if err := os.MkdirAll(m.dir, 0o755); err != nil {
 			fmt.Println(report.Check{Name: "init", Detail: err.Error()}.Line())
 		}
@@ -50,6 +83,12 @@ func mountAll() {
 			fmt.Println(report.Check{Name: "init", Detail: fmt.Sprintf("mount %s: %v", m.dir, err)}.Line())
 		}
 	}
+}
+
+// isMountPoint tells whether dir is on another file system than /.
+func isMountPoint(dir string) bool {
+	var root, st unix.Stat_t
+	return unix.Stat("/", &root) == nil && unix.Stat(dir, &st) == nil && st.Dev != root.Dev
 }
 
 func readTrimmed(path string) string {
@@ -60,14 +99,15 @@ func readTrimmed(path string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// parseCmdline returns key=value parameters; quotes group words as the
-// kernel's own parser does.
+// parseCmdline returns key=value parameters, and words without a value
+// (quiet, rw) with an empty value; quotes group words as the kernel's own
+// parser does.
 func parseCmdline(s string) map[string]string {
 	out := map[string]string{}
 	var word strings.Builder
 	quoted := false
 	flush := func() {
-		if k, v, ok := strings.Cut(word.String(), "="); ok {
+		if k, v, _ := strings.Cut(word.String(), "="); k != "" {
 			out[k] = v
 		}
 		word.Reset()

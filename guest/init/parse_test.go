@@ -3,17 +3,17 @@ package main
 import "testing"
 
 func TestParseCmdlineGroupsQuotedWords(t *testing.T) {
-	got := parseCmdline(`console=ttyS0 quiet govmm.check=rtc,modules govmm.quoted="a b" govmm.exit=shell`)
-	want := map[string]string{"console": "ttyS0", "govmm.check": "rtc,modules", "govmm.quoted": "a b", "govmm.exit": "shell"}
+	got := parseCmdline(`console=ttyS0 quiet govmm.check=rtc,disk=/dev/vda govmm.quoted="a b" govmm.exit=shell  rw`)
+	want := map[string]string{"console": "ttyS0", "quiet": "", "govmm.check": "rtc,disk=/dev/vda", "govmm.quoted": "a b", "govmm.exit": "shell", "rw": ""}
 	if len(got) != len(want) {
 		t.Errorf("parseCmdline = %v, want %v", got, want)
 	}
 	for k, v := range want {
-		if got[k] != v {
+		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("parameter %s = %q, want %q", k, got[k], v)
 		}
 	}
-	if l := splitList(got["govmm.check"]); len(l) != 2 || l[0] != "rtc" || l[1] != "modules" {
+	if l := splitList(got["govmm.check"]); len(l) != 2 || l[0] != "rtc" || l[1] != "disk=/dev/vda" {
 		t.Errorf("splitList = %q", l)
 	}
 }
@@ -33,5 +33,12 @@ func TestMemTotalKB(t *testing.T) {
 	}
 	if got := memTotalKB("garbage"); got != 0 {
 		t.Errorf("memTotalKB(garbage) = %d, want 0", got)
+	}
+}
+
+func TestRootMountIsTheLastMountOnSlash(t *testing.T) {
+	mounts := "none / rootfs rw 0 0\nproc /proc proc rw 0 0\n/dev/vda / ext4 ro,relatime 0 0\n/dev/vdb /mnt ext4 rw 0 0\n"
+	if dev, fs := rootMount(mounts); dev != "/dev/vda" || fs != "ext4" {
+		t.Errorf("rootMount = %q, %q; want /dev/vda, ext4", dev, fs)
 	}
 }

@@ -18,8 +18,8 @@ import (
 )
 
 type options struct {
-	out, init, modules, busybox string
-	payloadSize                 int
+	out, dir, init, modules, busybox string
+	payloadSize                      int
 }
 
 // virtioModules are loaded by the guest in this order (each module after
@@ -30,39 +30,55 @@ var virtioModules = []string{
 	"vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
 }
 
+// build writes the image as a gzipped cpio archive (o.out) or as a
+// directory tree for mke2fs -d (o.dir).
 func build(o options) error {
-	initBin, err := os.ReadFile(o.init)
-	if err != nil {
-		return fmt.Errorf("read init: %w", err)
-	}
 	payload := makePayload(o.payloadSize)
-	recs := []cpio.Record{
-		cpio.Directory("dev", 0o755), cpio.CharDev("dev/console", 0o600, 5, 1),
-		cpio.Directory("proc", 0o755), cpio.Directory("sys", 0o755), cpio.Directory("tmp", 0o1777),
-		cpio.Directory("etc", 0o755), cpio.Directory("etc/govmm", 0o755),
-		cpio.Directory("lib", 0o755), cpio.Directory("lib/modules", 0o755),
-		cpio.StaticFile("init", string(initBin), 0o755),
-		cpio.StaticFile("payload.bin", string(payload), 0o644),
+	recs, err := records(o, payload)
+	if err != nil {
+		return err
 	}
-	if o.modules != "" {
-		mods, err := moduleRecords(o.modules)
-		if err != nil {
-			return err
-		}
-		recs = append(recs, mods...)
-	}
-	if o.busybox != "" {
-		bb, err := busyboxRecords(o.busybox)
-		if err != nil {
-			return err
-		}
-		recs = append(recs, bb...)
+	if o.dir != "" {
+		return writeTree(o.dir, recs)
 	}
 	if err := writeArchive(o.out, recs); err != nil {
 		return err
 	}
 	sum := sha256.Sum256(payload)
 	return os.WriteFile(o.out+".payload.sha256", []byte(hex.EncodeToString(sum[:])+"  payload.bin\n"), 0o644)
+}
+
+// records is the image: /init (also /sbin/init, where a kernel or a
+// switch_root looks on a disk), the payload, the modules and busybox.
+func records(o options, payload []byte) ([]cpio.Record, error) {
+	initBin, err := os.ReadFile(o.init)
+	if err != nil {
+		return nil, fmt.Errorf("read init: %w", err)
+	}
+	recs := []cpio.Record{
+		cpio.Directory("dev", 0o755), cpio.CharDev("dev/console", 0o600, 5, 1),
+		cpio.Directory("proc", 0o755), cpio.Directory("sys", 0o755), cpio.Directory("tmp", 0o1777),
+		cpio.Directory("etc", 0o755), cpio.Directory("etc/govmm", 0o755),
+		cpio.Directory("lib", 0o755), cpio.Directory("lib/modules", 0o755),
+		cpio.StaticFile("init", string(initBin), 0o755),
+		cpio.Directory("sbin", 0o755), cpio.Symlink("sbin/init", "../init"),
+		cpio.StaticFile("payload.bin", string(payload), 0o644),
+	}
+	if o.modules != "" {
+		mods, err := moduleRecords(o.modules)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, mods...)
+	}
+	if o.busybox != "" {
+		bb, err := busyboxRecords(o.busybox)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, bb...)
+	}
+	return recs, nil
 }
 
 // makePayload is a reproducible stream: SHA-256 in counter mode.

@@ -29,6 +29,8 @@ type Report struct {
 	PayloadSHA256 string  `json:"payload_sha256"` // sha256 of /payload.bin
 	EntropyAvail  int     `json:"entropy_avail"`  // bits in the kernel's pool
 	TimeUnix      int64   `json:"time_unix"`      // guest wall clock at init (set from the RTC)
+	RootDev       string  `json:"root_dev"`       // what / is mounted from: "rootfs" for the initramfs, "/dev/vda"
+	RootFS        string  `json:"root_fs"`        // the type of /: "rootfs" for the initramfs, "ext4"
 }
 
 // Line is the report as one console line.
