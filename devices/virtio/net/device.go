@@ -57,6 +57,7 @@ type Options struct {
 // backend is the tap as the device uses it; tests substitute a fake.
 type backend interface {
 	Read(p []byte) (int, error)
+	ReadNow(p []byte) (int, error) // tap.ErrNoFrame when none is queued
 	Writev(iov [][]byte) (int, error)
 	SetOffload(tap.Offload) error
 	SetDeadline(time.Time) error

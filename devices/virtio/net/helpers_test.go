@@ -42,6 +42,15 @@ func (f *fakeTap) Read(p []byte) (int, error) {
 	}
 }
 
+func (f *fakeTap) ReadNow(p []byte) (int, error) {
+	select {
+	case pkt := <-f.rx:
+		return copy(p, pkt), nil
+	default:
+		return 0, tap.ErrNoFrame
+	}
+}
+
 func (f *fakeTap) Writev(iov [][]byte) (int, error) {
 	f.mu.Lock()
 	err := f.writeErr

@@ -232,3 +232,32 @@ func TestReceiveLargestPacketAndDropsLonger(t *testing.T) {
 		t.Fatalf("num_buffers %d; want 17 and the frame intact", numBuffers(got))
 	}
 }
+
+// Packets already queued on the tap are delivered together, with one
+// interrupt for the batch rather than one each.
+func TestReceiveInterruptsOncePerBatch(t *testing.T) {
+	b := newBench(t)
+	const n = 8
+	for i := range n {
+		b.tap.rx <- packet(0, 100+i)
+	}
+	var chains []virtiotest.Chain
+	for range n {
+		chains = append(chains, b.rx.AddChain(nil, []uint32{hdrLen + 1514}))
+	}
+	b.activate(0)
+	b.rx.Kick()
+	for i := range n {
+		if u := b.rx.WaitUsed(); u.ID != uint32(chains[i].Head) || u.Len != uint32(hdrLen+100+i) {
+			t.Fatalf("used %+v; want head %d, %d bytes", u, chains[i].Head, hdrLen+100+i)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for b.rx.Notifier().Interrupts() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if got := b.rx.Notifier().Interrupts(); got != 1 {
+		t.Errorf("%d packets queued on the tap raised %d interrupts, want 1", n, got)
+	}
+}

@@ -129,6 +129,29 @@ func (t *Tap) SetOffload(o Offload) error {
 // longest frame wanted to tell.
 func (t *Tap) Read(p []byte) (int, error) { return t.f.Read(p) }
 
+// ReadNow is Read without the wait: it returns ErrNoFrame at once when the
+// tap has no frame queued, so a caller can batch what is there.
+func (t *Tap) ReadNow(p []byte) (int, error) {
+	var n int
+	var err error
+	if rerr := t.rc.Read(func(fd uintptr) bool {
+		n, err = unix.Read(int(fd), p)
+		return true // never park on the poller
+	}); rerr != nil {
+		return 0, rerr
+	}
+	switch {
+	case err == unix.EAGAIN:
+		return 0, ErrNoFrame
+	case err != nil:
+		return 0, fmt.Errorf("tap %q: read: %w", t.name, err)
+	}
+	return n, nil
+}
+
+// ErrNoFrame is ReadNow's answer when no frame is queued.
+var ErrNoFrame = errors.New("no frame queued on the tap")
+
 // Writev writes the concatenation of iov as one frame, header first.
 func (t *Tap) Writev(iov [][]byte) (int, error) {
 	var n int
