@@ -22,7 +22,8 @@ type sample struct {
 	uptime             float64 // guest seconds at init
 	rssTotal, rssGuest uint64
 	cpu                time.Duration
-	exits              map[string]uint64 // KVM vCPU statistics, summed over vCPUs
+	exits              map[string]uint64      // KVM vCPU statistics, summed over vCPUs
+	io                 map[string]phaseResult // I/O runs only, by phase name
 }
 
 // overhead is the VMM's own resident memory.
@@ -38,7 +39,7 @@ func boot(c *config, s system) (smp sample, err error) {
 	}
 	defer os.RemoveAll(dir)
 	qmpName := filepath.Base(dir) + ".qmp"
-	p, err := launch(s.command(c, dir, qmpName))
+	p, err := launch(s.command(c, dir, qmpName, guestCmdline))
 	if err != nil {
 		return smp, err
 	}
@@ -181,9 +182,17 @@ func quitAfterPoweroff(q *qmpClient) error {
 	return nil
 }
 
+// userExitPrefix marks, in govmmStats's map, the exits govmm's own code
+// served (port I/O and MMIO on its buses), as opposed to those KVM handled.
+const userExitPrefix = "govmm_user_"
+
 // govmmStats has govmm write its --stats file (SIGUSR1) and reads it back.
 // The file is renamed into place, so it is whole once it exists.
 func govmmStats(ctx context.Context, pid int, path string) (map[string]uint64, error) {
+	// A file from an earlier reading would be taken for this one.
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
 	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
 		return nil, fmt.Errorf("SIGUSR1 to govmm: %w", err)
 	}
@@ -191,13 +200,18 @@ func govmmStats(ctx context.Context, pid int, path string) (map[string]uint64, e
 		data, err := os.ReadFile(path)
 		if err == nil {
 			var f struct {
-				KVM map[string]uint64 `json:"kvm"`
+				KVM  map[string]uint64 `json:"kvm"`
+				User map[string]uint64 `json:"user_exits"`
 			}
 			if err := json.Unmarshal(data, &f); err != nil {
 				return nil, fmt.Errorf("govmm --stats file: %w", err)
 			}
 			if len(f.KVM) == 0 {
 				return nil, errors.New("govmm --stats file has no KVM statistics")
+			}
+			// The exits govmm served itself, beside KVM's own counters.
+			for k, v := range f.User {
+				f.KVM[userExitPrefix+k] = v
 			}
 			return f.KVM, nil
 		}

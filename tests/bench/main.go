@@ -1,6 +1,9 @@
 // Command bench boots one kernel and initramfs with govmm and with three QEMU
 // configurations, interleaved, and prints a table of what each costs to reach
 // the guest's init: wall time, guest uptime, VMM memory and CPU, KVM exits.
+// Then it boots govmm and QEMU with a virtio disk and NIC and prints a
+// second table: disk and TCP throughput, IOPS, latency, and KVM exits and
+// VMM CPU time per MiB moved.
 // It checks the issue's targets but does not fail on them: only a failed boot
 // makes it exit non-zero.
 //
@@ -18,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +42,11 @@ type config struct {
 	memBytes uint64
 	cpus     int
 	timeout  time.Duration
+
+	systems string // comma-separated names to run; empty: all
+
+	// The I/O benchmark; ioRuns 0 skips it.
+	ioRuns, ioMiB, ioOps, ioDepth, ioEchoes int
 }
 
 func main() {
@@ -50,11 +59,32 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
-	results, failed := runAll(cfg, os.Stderr)
-	printTable(os.Stdout, results, cfg.runs)
-	printTargets(os.Stdout, results)
-	if failed > 0 {
-		fmt.Fprintf(os.Stderr, "bench: %d of %d boots failed (see above)\n", failed, cfg.runs*len(results))
+	failed := 0
+	if cfg.runs > 0 {
+		var results []result
+		results, failed = runAll(cfg, os.Stderr)
+		printTable(os.Stdout, results, cfg.runs)
+		printTargets(os.Stdout, results)
+		if failed > 0 {
+			fmt.Fprintf(os.Stderr, "bench: %d of %d boots failed (see above)\n", failed, cfg.runs*len(results))
+		}
+	}
+	ioFailed := 0
+	if cfg.ioRuns > 0 {
+		ioResults, n, err := runIO(cfg, os.Stderr)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: I/O benchmark: %v\n", err)
+			os.Exit(1)
+		}
+		ioFailed = n
+		fmt.Println()
+		printIOTable(os.Stdout, cfg, ioResults)
+		printIOTargets(os.Stdout, cfg, ioResults)
+		if n > 0 {
+			fmt.Fprintf(os.Stderr, "bench: %d of %d I/O runs failed (see above)\n", n, cfg.ioRuns*len(ioResults))
+		}
+	}
+	if failed+ioFailed > 0 {
 		os.Exit(1)
 	}
 }
@@ -62,7 +92,8 @@ func main() {
 func parseFlags(args []string) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.IntVar(&c.runs, "runs", 5, "boots per system")
+	fs.IntVar(&c.runs, "runs", 5, "boots per system (0 skips the boot benchmark)")
+	fs.StringVar(&c.systems, "systems", "", "run only these systems, comma-separated (e.g. govmm,\"qemu pc -nodefaults\"); govmm must be one")
 	fs.StringVar(&c.govmm, "govmm", "bin/govmm", "govmm `binary`")
 	fs.StringVar(&c.qemu, "qemu", "qemu-system-x86_64", "QEMU `binary`")
 	fs.StringVar(&c.kernel, "kernel", "", "guest bzImage (required)")
@@ -70,6 +101,11 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.memory, "memory", "256M", "guest RAM, a whole number of MiB")
 	fs.IntVar(&c.cpus, "cpus", 1, "vCPUs")
 	fs.DurationVar(&c.timeout, "timeout", 120*time.Second, "kill a boot that has not ended after this long")
+	fs.IntVar(&c.ioRuns, "io-runs", 3, "I/O benchmark runs per system (0 skips it)")
+	fs.IntVar(&c.ioMiB, "io-mib", 64, "MiB moved by each sequential disk and TCP phase, and the disk image's size")
+	fs.IntVar(&c.ioOps, "io-ops", 4000, "4 KiB random reads")
+	fs.IntVar(&c.ioDepth, "io-depth", 8, "random reads in flight at once")
+	fs.IntVar(&c.ioEchoes, "io-echoes", 1000, "TCP 1-byte round trips for the latency phase")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -78,8 +114,15 @@ func parseFlags(args []string) (*config, error) {
 		return nil, fmt.Errorf("unexpected argument %q: bench takes only flags", fs.Arg(0))
 	case c.kernel == "" || c.initrd == "":
 		return nil, errors.New("-kernel and -initrd are required (make kernel initramfs builds them)")
-	case c.runs < 1 || c.cpus < 1:
-		return nil, errors.New("-runs and -cpus must be at least 1")
+	case c.runs < 0 || c.cpus < 1:
+		return nil, errors.New("-runs must be 0 or more and -cpus at least 1")
+	case c.ioRuns < 0 || c.ioMiB < 1 || c.ioMiB > 4096 || c.ioOps < 1 || c.ioEchoes < 1:
+		return nil, errors.New("-io-runs must be 0 or more, -io-mib 1 to 4096, -io-ops and -io-echoes at least 1")
+	case c.ioDepth < 1 || c.ioDepth > 256:
+		return nil, errors.New("-io-depth must be 1 to 256")
+	}
+	if c.systems != "" && !slices.Contains(strings.Split(c.systems, ","), "govmm") {
+		return nil, errors.New("-systems must include govmm: every table compares against it")
 	}
 	size, err := memory.ParseSize(c.memory)
 	if err != nil {
@@ -127,7 +170,7 @@ func preflight(c *config) error {
 // runAll boots every system once per round so that drift in the machine's
 // load spreads over all of them.
 func runAll(c *config, log io.Writer) ([]result, int) {
-	systems := allSystems()
+	systems := selected(c, allSystems())
 	results := make([]result, len(systems))
 	failed := 0
 	for i, s := range systems {

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // system is one VMM configuration under test. qemuMachine is nil for govmm.
@@ -13,6 +15,22 @@ type system struct {
 }
 
 func (s system) isQEMU() bool { return s.qemuMachine != nil }
+
+// selected keeps the systems -systems names (all when it is empty); govmm
+// stays first.
+func selected(c *config, systems []system) []system {
+	if c.systems == "" {
+		return systems
+	}
+	names := strings.Split(c.systems, ",")
+	var out []system
+	for _, s := range systems {
+		if slices.Contains(names, s.name) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 func allSystems() []system {
 	return []system{
@@ -31,17 +49,17 @@ func statsPath(dir string) string { return filepath.Join(dir, "stats.json") }
 // command is the program and arguments that boot the guest. qmpName is an
 // abstract socket name: the sandbox's /tmp is 9p, where a unix socket file
 // cannot be connected to.
-func (s system) command(c *config, dir, qmpName string) (string, []string) {
+func (s system) command(c *config, dir, qmpName, cmdline string) (string, []string) {
 	if !s.isQEMU() {
 		return c.govmm, []string{"run", "--kernel", c.kernel, "--initrd", c.initrd, "--memory", c.memory,
-			"--cpus", strconv.Itoa(c.cpus), "--cmdline", guestCmdline, "--stats", statsPath(dir)}
+			"--cpus", strconv.Itoa(c.cpus), "--cmdline", cmdline, "--stats", statsPath(dir)}
 	}
 	args := []string{"-accel", "kvm", "-cpu", "host"}
 	args = append(args, s.qemuMachine...)
 	args = append(args,
 		"-m", fmt.Sprintf("%dM", c.memBytes>>20), "-smp", strconv.Itoa(c.cpus),
 		"-display", "none", "-serial", "stdio",
-		"-kernel", c.kernel, "-initrd", c.initrd, "-append", guestCmdline,
+		"-kernel", c.kernel, "-initrd", c.initrd, "-append", cmdline,
 		// -no-shutdown keeps QEMU up after poweroff; bench sends quit.
 		"-no-reboot", "-no-shutdown",
 		"-qmp", "unix:"+qmpName+",server=on,wait=off,abstract=on")

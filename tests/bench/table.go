@@ -96,9 +96,12 @@ type summary struct {
 }
 
 func summarize(r result, m metric) summary {
-	xs := make([]float64, len(r.samples))
-	for i, s := range r.samples {
-		xs[i] = m.value(s)
+	// NaN is a value the system does not report: left out.
+	xs := make([]float64, 0, len(r.samples))
+	for _, s := range r.samples {
+		if v := m.value(s); !math.IsNaN(v) {
+			xs = append(xs, v)
+		}
 	}
 	if len(xs) == 0 {
 		return summary{}

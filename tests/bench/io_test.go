@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseStatCPUSkipsTheCommandName(t *testing.T) {
+	// A command name with a space and a ')' in it; utime 250, stime 70 ticks.
+	stat := "4242 (qemu) x) S 1 4242 4242 0 -1 4194560 5000 0 0 0 250 70 0 0 20 0 5 0 100 0 0"
+	got, err := parseStatCPU(stat)
+	if err != nil || got != 3200*time.Millisecond {
+		t.Fatalf("parseStatCPU = %v, %v; want 3.2s", got, err)
+	}
+	if _, err := parseStatCPU("4242 (govmm S 1"); err == nil {
+		t.Error("a stat line without ')' parsed")
+	}
+}
+
+func ioSample(wall time.Duration, exits uint64, user bool) sample {
+	s := sample{io: map[string]phaseResult{}}
+	for _, ph := range phases {
+		s.io[ph.name] = phaseResult{wall: wall, exits: exits, cpu: wall / 2, latency: wall / 1000, userExits: exits / 2, hasUser: user}
+	}
+	return s
+}
+
+func TestIOTargetsCompareGovmmWithQEMU(t *testing.T) {
+	c := &config{ioRuns: 1, ioMiB: 64, ioOps: 1000, ioDepth: 4, ioEchoes: 100}
+	// govmm is twice as fast with more exits.
+	results := []result{
+		{name: "govmm", samples: []sample{ioSample(time.Second, 640, true)}},
+		{name: "qemu", samples: []sample{ioSample(2*time.Second, 320, false)}},
+	}
+	var b bytes.Buffer
+	printIOTable(&b, c, results)
+	printIOTargets(&b, c, results)
+	out := strings.Join(strings.Fields(b.String()), " ")
+	for _, want := range []string{
+		"disk seq read, 1 MiB O_DIRECT (MiB/s) 64.0 32.0",
+		"disk seq read, 1 MiB O_DIRECT (MiB/s): MET (govmm 64.0, qemu 32.0)",
+		"KVM exits per MiB, TCP host→guest: NOT MET (govmm 10.0, qemu 5.0)",
+		"disk random read, 4 KiB, 4 in flight (IOPS): MET (govmm 1000, qemu 500)",
+		"of which served in VMM user space, disk read 5.0 -",
+	} {
+		if !strings.Contains(out, strings.Join(strings.Fields(want), " ")) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+)
+
+// ioMetric is a row of the I/O table; higherIsBetter says which way the
+// issue's target points, for the rows that have one.
+type ioMetric struct {
+	metric
+	target         bool
+	higherIsBetter bool
+}
+
+var throughputPhases = []struct{ name, label string }{
+	{"read", "disk read"}, {"write", "disk write"}, {"tx", "TCP guest→host"}, {"rx", "TCP host→guest"},
+}
+
+func ioMetrics(c *config) []ioMetric {
+	m := []ioMetric{
+		{metric{"disk seq read, 1 MiB O_DIRECT (MiB/s)", "%.1f", func(s sample) float64 { return s.rate(c, "read") }}, true, true},
+		{metric{"disk seq write, 1 MiB O_DIRECT + fdatasync (MiB/s)", "%.1f", func(s sample) float64 { return s.rate(c, "write") }}, true, true},
+		{metric{fmt.Sprintf("disk random read, 4 KiB, %d in flight (IOPS)", c.ioDepth), "%.0f", func(s sample) float64 { return s.perSecond(c, "randread") }}, true, true},
+		{metric{"TCP guest→host (MiB/s)", "%.1f", func(s sample) float64 { return s.rate(c, "tx") }}, true, true},
+		{metric{"TCP host→guest (MiB/s)", "%.1f", func(s sample) float64 { return s.rate(c, "rx") }}, true, true},
+		{metric{"TCP 1-byte round trip, median (µs)", "%.0f", func(s sample) float64 {
+			return float64(s.io["echo"].latency.Nanoseconds()) / 1e3
+		}}, false, false},
+	}
+	for _, p := range throughputPhases {
+		m = append(m, ioMetric{metric{"KVM exits per MiB, " + p.label, "%.1f", func(s sample) float64 {
+			return float64(s.io[p.name].exits) / mib(mustPhase(p.name).bytes(c))
+		}}, true, false})
+	}
+	for _, p := range throughputPhases {
+		m = append(m, ioMetric{metric: metric{"  of which served in VMM user space, " + p.label, "%.1f", func(s sample) float64 {
+			r := s.io[p.name]
+			if !r.hasUser {
+				return math.NaN()
+			}
+			return float64(r.userExits) / mib(mustPhase(p.name).bytes(c))
+		}}})
+	}
+	m = append(m,
+		ioMetric{metric: metric{"KVM exits per 4 KiB random read", "%.2f", func(s sample) float64 {
+			return float64(s.io["randread"].exits) / float64(c.ioOps)
+		}}},
+		ioMetric{metric: metric{"KVM exits per round trip", "%.2f", func(s sample) float64 {
+			return float64(s.io["echo"].exits) / float64(c.ioEchoes)
+		}}})
+	for _, p := range throughputPhases {
+		m = append(m, ioMetric{metric: metric{"VMM CPU ms per MiB, " + p.label, "%.1f", func(s sample) float64 {
+			return float64(s.io[p.name].cpu.Milliseconds()) / mib(mustPhase(p.name).bytes(c))
+		}}})
+	}
+	return m
+}
+
+func mustPhase(name string) phase {
+	ph, ok := findPhase(name)
+	if !ok {
+		panic("bench: no phase " + name)
+	}
+	return ph
+}
+
+func printIOTable(w io.Writer, c *config, results []result) {
+	fmt.Fprintf(w, "I/O: virtio-blk on a %d MiB raw image, virtio-net on a tap; median (min–max) over %d runs\n", c.ioMiB, c.ioRuns)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	row := []string{"metric"}
+	for _, r := range results {
+		row = append(row, r.name)
+	}
+	fmt.Fprintln(tw, strings.Join(row, "\t"))
+	for _, m := range ioMetrics(c) {
+		row = []string{m.label}
+		for _, r := range results {
+			row = append(row, summarize(r, m.metric).cell(m.format))
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	row = []string{"runs ok"}
+	for _, r := range results {
+		row = append(row, fmt.Sprintf("%d/%d", len(r.samples), c.ioRuns))
+	}
+	fmt.Fprintln(tw, strings.Join(row, "\t"))
+	tw.Flush()
+}
+
+// printIOTargets: at least QEMU's throughput, no more exits per MiB.
+func printIOTargets(w io.Writer, c *config, results []result) {
+	fmt.Fprintln(w, "\nI/O targets from the issue, on medians of this run:")
+	if len(results) < 2 {
+		fmt.Fprintln(w, "  none compared: QEMU was not run (-systems)")
+		return
+	}
+	gov, qemu := results[0], results[1]
+	for _, m := range ioMetrics(c) {
+		if !m.target {
+			continue
+		}
+		g, q := summarize(gov, m.metric), summarize(qemu, m.metric)
+		if g.n == 0 || q.n == 0 {
+			fmt.Fprintf(w, "  %s: unknown (no successful run to compare)\n", m.label)
+			continue
+		}
+		met := g.med <= q.med
+		if m.higherIsBetter {
+			met = g.med >= q.med
+		}
+		fmt.Fprintf(w, "  %s: %s (%s "+m.format+", %s "+m.format+")\n", m.label, verdict(met), gov.name, g.med, qemu.name, q.med)
+	}
+}
