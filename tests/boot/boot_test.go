@@ -47,10 +47,13 @@ func run(t *testing.T, e env, args ...string) outcome {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
+	err := runOrDiagnose(t, ctx, cmd)
 	o := outcome{stdout: stdout.String(), stderr: stderr.String()}
 	var exit *exec.ExitError
 	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("govmm %q: no exit after %v; stopped with SIGQUIT (%v)\nstdout:\n%s\nstderr (goroutines):\n%s",
+			args, bootTimeout, err, o.stdout, o.stderr)
 	case err == nil:
 	case errors.As(err, &exit) && exit.Exited():
 		o.status = exit.ExitCode()

@@ -50,7 +50,14 @@ func bootLibrary(t *testing.T, e env) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
+	// A boot about to time out: where is every goroutine, vCPUs included?
+	stacks := make(chan []byte, 1)
+	snapshot := time.AfterFunc(bootTimeout-10*time.Second, func() { stacks <- goroutineStacks() })
 	res, err := vm.Run(ctx)
+	if !snapshot.Stop() {
+		t.Fatalf("Run: %v, %v (%s), near its %v timeout\nconsole:\n%s\ngoroutines 10 s before the timeout:\n%s",
+			res.Reason, err, res.Detail, bootTimeout, console.String(), <-stacks)
+	}
 	if err != nil || res.Reason != govmm.PoweredOff {
 		t.Fatalf("Run: %v, %v (%s)\nconsole:\n%s", res.Reason, err, res.Detail, console.String())
 	}
@@ -133,4 +140,9 @@ func TestCancelStopsTheVM(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return within 30 s of cancel")
 	}
+}
+
+func goroutineStacks() []byte {
+	buf := make([]byte, 1<<20)
+	return buf[:runtime.Stack(buf, true)]
 }

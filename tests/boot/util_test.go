@@ -2,8 +2,16 @@ package boot
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
+	"testing"
+	"time"
 )
 
 func fmtSscan(s string, v *int) (int, error) { return fmt.Sscan(s, v) }
@@ -24,4 +32,54 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// killGrace is how long a killed govmm may take to go.
+const killGrace = 30 * time.Second
+
+// runOrDiagnose runs cmd, which ctx kills. If the process outlives the kill
+// by killGrace, it is stuck in the kernel (a KVM ioctl that does not return,
+// say): the test fails with what the kernel says the process is doing,
+// instead of hanging the suite. The process is left behind.
+func runOrDiagnose(t *testing.T, ctx context.Context, cmd *exec.Cmd) error {
+	t.Helper()
+	// On timeout, SIGQUIT first: the Go runtime prints every goroutine's
+	// stack to stderr, which the failure shows. Past WaitDelay, SIGKILL.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	cmd.WaitDelay = killGrace
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(2 * killGrace):
+	}
+	t.Fatalf("govmm (pid %d) did not exit %v after SIGKILL:\n%s", cmd.Process.Pid, killGrace, procState(cmd.Process.Pid))
+	return nil
+}
+
+// procState is the state, wait channel and kernel stack of every thread.
+func procState(pid int) string {
+	var b strings.Builder
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "State:") {
+			b.WriteString(line + "\n")
+		}
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	for _, task := range tasks {
+		wchan, _ := os.ReadFile(filepath.Join(task, "wchan"))
+		stack, _ := os.ReadFile(filepath.Join(task, "stack"))
+		fmt.Fprintf(&b, "thread %s wchan %s\n%s", filepath.Base(task), wchan, stack)
+	}
+	return b.String()
 }

@@ -32,6 +32,8 @@ type options struct {
 	busybox     string
 	cacheDir    string
 	memoryMiB   int
+	logLevel    int
+	retries     int
 	cpus        int
 	timeout     time.Duration
 	interactive bool
@@ -46,12 +48,24 @@ func main() {
 		os.Exit(2)
 	}
 	status, err := run(opts)
+	for attempt := 1; errors.Is(err, errSandboxDied) && attempt <= opts.retries; attempt++ {
+		// The sandbox's own kernel died under the command (seen: a kernel
+		// stack overflow inside KVM_RUN, once in some dozens of nested
+		// boots, a fault of the emulation, not of the tests). Only then is
+		// the whole command run again, and said so.
+		fmt.Fprintf(os.Stderr, "sandbox: %v\nsandbox: the sandbox itself died, not the command: running it again (%d of %d)\n",
+			err, attempt, opts.retries)
+		status, err = run(opts)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
 		os.Exit(exitSandboxFailed)
 	}
 	os.Exit(status)
 }
+
+// errSandboxDied means the sandbox's kernel ended before the command did.
+var errSandboxDied = errors.New("the sandbox's kernel ended before the command did")
 
 type envList []string
 
@@ -67,6 +81,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.cacheDir, "cache", filepath.Join(home, ".cache/govmm/sandbox"), "where the sandbox's initramfs is cached")
 	fs.IntVar(&o.memoryMiB, "memory", 6144, "sandbox RAM in MiB")
 	fs.IntVar(&o.cpus, "cpus", 2, "sandbox vCPUs")
+	fs.IntVar(&o.logLevel, "kernel-loglevel", 2, "the sandbox kernel's console loglevel (2: panics, oopses and lockups; 8: everything)")
+	fs.IntVar(&o.retries, "retries", 1, "run the command again this many times if the sandbox's kernel dies under it (never with -interactive)")
 	fs.DurationVar(&o.timeout, "timeout", 25*time.Minute, "kill the sandbox after this long")
 	fs.BoolVar(&o.interactive, "interactive", false, "give the command this terminal (for demos)")
 	fs.Var((*envList)(&o.env), "env", "pass this environment variable into the sandbox (repeatable)")
@@ -74,6 +90,9 @@ func parseFlags(args []string) (*options, error) {
 		return nil, err
 	}
 	o.command = fs.Args()
+	if o.interactive {
+		o.retries = 0
+	}
 	if len(o.command) == 0 {
 		return nil, errors.New("no command: usage: sandbox [flags] -- COMMAND [ARGS...]")
 	}
@@ -137,8 +156,11 @@ func qemuArgs(o *options, kernel, initrd, dir string) []string {
 		"-display", "none", "-nodefaults", "-no-user-config", "-no-reboot", "-nic", "none",
 		"-chardev", console, "-serial", "chardev:con",
 		"-kernel", kernel, "-initrd", initrd,
-		"-append", "console=ttyS0 quiet loglevel=1 panic=-1 govmm.sandbox=" + dir,
+		"-append", fmt.Sprintf("console=ttyS0 quiet loglevel=%d panic=-1 panic_on_oops=1 softlockup_panic=1 govmm.sandbox=%s", o.logLevel, dir),
 		"-virtfs", "local,path=/,mount_tag=host,security_model=none,multidevs=remap",
+		// A triple fault of the sandbox's kernel ends QEMU (-no-reboot)
+		// without a word on the console; this log says so.
+		"-d", "guest_errors", "-D", qemuLog(dir),
 	}
 }
 
@@ -147,7 +169,21 @@ func readStatus(dir string) (int, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "status"))
 	if err != nil {
 		diag, _ := os.ReadFile(filepath.Join(dir, "diagnosis"))
-		return 0, fmt.Errorf("the command did not run to the end inside the sandbox: %s", strings.TrimSpace(string(diag)+" (no exit status written)"))
+		msg := strings.TrimSpace(string(diag) + " (no exit status written)")
+		if log, _ := os.ReadFile(qemuLog(dir)); len(log) > 0 {
+			msg += "\nQEMU's log of the sandbox (-d guest_errors), last lines:\n" + lastLines(string(log), 20)
+		}
+		return 0, fmt.Errorf("%w: %s", errSandboxDied, msg)
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+func qemuLog(dir string) string { return filepath.Join(dir, "qemu.log") }
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
