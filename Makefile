@@ -120,10 +120,10 @@ fuzz:
 boot-test: build kernel sandbox-kernel initramfs rootfs
 	@if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe; then \
 		echo "== boot tests on this machine's /dev/kvm"; \
-		env $(BOOT_ENV) bin/kvm.test -test.v && env $(BOOT_ENV) bin/govmm.test -test.v && env $(BOOT_ENV) bin/boot.test -test.v -test.timeout 25m; \
+		env $(BOOT_ENV) tests/boot-tests.sh; \
 	else \
 		echo "== boot tests inside the nested-KVM sandbox (QEMU TCG with SVM, Debian kernel, / over 9p)"; \
-		bin/sandbox -- sh -c 'bin/kvmprobe && env $(BOOT_ENV) bin/kvm.test -test.v && env $(BOOT_ENV) bin/govmm.test -test.v && env $(BOOT_ENV) bin/boot.test -test.v -test.timeout 25m'; \
+		bin/sandbox -- env $(BOOT_ENV) tests/boot-tests.sh; \
 	fi
 
 test: unit fuzz-smoke boot-test

@@ -25,7 +25,7 @@ const (
 )
 
 // bootTimeout is generous: the nested sandbox is 20–50× slower than hardware.
-const bootTimeout = 5 * time.Minute
+const bootTimeout = 3 * time.Minute
 
 type outcome struct {
 	status         int
