@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strings"
-	"text/tabwriter"
 )
 
 // ioMetric is a row of the I/O table; higherIsBetter says which way the
@@ -70,25 +68,11 @@ func mustPhase(name string) phase {
 
 func printIOTable(w io.Writer, c *config, results []result) {
 	fmt.Fprintf(w, "I/O: virtio-blk on a %d MiB raw image, virtio-net on a tap; median (min–max) over %d runs\n", c.ioMiB, c.ioRuns)
-	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	row := []string{"metric"}
-	for _, r := range results {
-		row = append(row, r.name)
-	}
-	fmt.Fprintln(tw, strings.Join(row, "\t"))
+	var ms []metric
 	for _, m := range ioMetrics(c) {
-		row = []string{m.label}
-		for _, r := range results {
-			row = append(row, summarize(r, m.metric).cell(m.format))
-		}
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
+		ms = append(ms, m.metric)
 	}
-	row = []string{"runs ok"}
-	for _, r := range results {
-		row = append(row, fmt.Sprintf("%d/%d", len(r.samples), c.ioRuns))
-	}
-	fmt.Fprintln(tw, strings.Join(row, "\t"))
-	tw.Flush()
+	writeTable(w, results, ms, "runs ok", c.ioRuns)
 }
 
 // printIOTargets: at least QEMU's throughput, no more exits per MiB.

@@ -126,20 +126,26 @@ func (s summary) cell(format string) string {
 
 func printTable(w io.Writer, results []result, runs int) {
 	fmt.Fprintf(w, "median (min–max) over %d runs; RSS and exits at the init marker\n", runs)
+	writeTable(w, results, metrics(results), "boots ok", runs)
+}
+
+// writeTable prints one row per metric and a column per system, then how
+// many of runs succeeded under okLabel.
+func writeTable(w io.Writer, results []result, ms []metric, okLabel string, runs int) {
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	row := []string{"metric"}
 	for _, r := range results {
 		row = append(row, r.name)
 	}
 	fmt.Fprintln(tw, strings.Join(row, "\t"))
-	for _, m := range metrics(results) {
+	for _, m := range ms {
 		row = []string{m.label}
 		for _, r := range results {
 			row = append(row, summarize(r, m).cell(m.format))
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
-	row = []string{"boots ok"}
+	row = []string{okLabel}
 	for _, r := range results {
 		row = append(row, fmt.Sprintf("%d/%d", len(r.samples), runs))
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"os/exec"
@@ -49,34 +50,29 @@ func (tr *transfer) sum() string {
 
 // serveReceive accepts one connection and returns the sha256 of all it reads.
 func serveReceive(t *testing.T, addr string, port int, mib uint64) *transfer {
-	t.Helper()
-	l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", addr, port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &transfer{port: port, mib: mib, l: l, hostSum: make(chan string, 1)}
-	go func() {
-		defer l.Close()
-		c, err := l.Accept()
-		if err != nil {
-			tr.hostSum <- "accept: " + err.Error()
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(bootTimeout)) // a guest gone mid-transfer sends no FIN
-		h := sha256.New()
+	return serve(t, addr, port, mib, func(c net.Conn, h hash.Hash) string {
 		n, err := io.Copy(h, c)
 		if err != nil {
-			tr.hostSum <- fmt.Sprintf("read after %d bytes: %v", n, err)
-			return
+			return fmt.Sprintf("read after %d bytes: %v", n, err)
 		}
-		tr.hostSum <- hex.EncodeToString(h.Sum(nil))
-	}()
-	return tr
+		return ""
+	})
 }
 
 // serveSend accepts one connection and writes mib MiB of the pattern for seed port.
 func serveSend(t *testing.T, addr string, port int, mib uint64) *transfer {
+	return serve(t, addr, port, mib, func(c net.Conn, h hash.Hash) string {
+		if _, err := io.CopyN(io.MultiWriter(c, h), pattern.NewReader(uint64(port)), int64(mib<<20)); err != nil {
+			return "write: " + err.Error()
+		}
+		return ""
+	})
+}
+
+// serve listens on addr:port, accepts one connection and runs move on it
+// with a sha256 to fill; hostSum gets the digest, or what move says went
+// wrong.
+func serve(t *testing.T, addr string, port int, mib uint64, move func(net.Conn, hash.Hash) string) *transfer {
 	t.Helper()
 	l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", addr, port))
 	if err != nil {
@@ -93,8 +89,8 @@ func serveSend(t *testing.T, addr string, port int, mib uint64) *transfer {
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(bootTimeout)) // a guest gone mid-transfer sends no FIN
 		h := sha256.New()
-		if _, err := io.CopyN(io.MultiWriter(c, h), pattern.NewReader(uint64(port)), int64(mib<<20)); err != nil {
-			tr.hostSum <- "write: " + err.Error()
+		if problem := move(c, h); problem != "" {
+			tr.hostSum <- problem
 			return
 		}
 		tr.hostSum <- hex.EncodeToString(h.Sum(nil))
