@@ -1,8 +1,8 @@
 package boot
 
 import (
-	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -37,10 +37,13 @@ func countResources(t *testing.T) resources {
 	return r
 }
 
-// bootLibrary boots the test initramfs in this process through the govmm API.
-func bootLibrary(t *testing.T, e env) {
+// bootLibraryWithin boots the test initramfs in this process through the
+// govmm API, with 2 vCPUs. A boot that has not ended after limit is
+// cancelled and described in the returned string rather than failed: the
+// caller decides. Any other wrong ending fails the test.
+func bootLibraryWithin(t *testing.T, e env, limit time.Duration) (hung string) {
 	t.Helper()
-	var console bytes.Buffer
+	var console syncBuffer
 	vm, err := govmm.New(govmm.Config{
 		Kernel: e.kernel, Initrd: e.initrd, Memory: 256 << 20, CPUs: 2,
 		Cmdline: cmdline(), Console: &console,
@@ -48,15 +51,15 @@ func bootLibrary(t *testing.T, e env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	// A boot about to time out: where is every goroutine, vCPUs included?
 	stacks := make(chan []byte, 1)
-	snapshot := time.AfterFunc(bootTimeout-10*time.Second, func() { stacks <- goroutineStacks() })
+	snapshot := time.AfterFunc(limit*9/10, func() { stacks <- goroutineStacks() })
 	res, err := vm.Run(ctx)
 	if !snapshot.Stop() {
-		t.Fatalf("Run: %v, %v (%s), near its %v timeout\nconsole:\n%s\ngoroutines 10 s before the timeout:\n%s",
-			res.Reason, err, res.Detail, bootTimeout, console.String(), <-stacks)
+		return fmt.Sprintf("Run: %v, %v (%s), near its %v limit\nconsole:\n%s\ngoroutines shortly before:\n%s",
+			res.Reason, err, res.Detail, limit, console.String(), <-stacks)
 	}
 	if err != nil || res.Reason != govmm.PoweredOff {
 		t.Fatalf("Run: %v, %v (%s)\nconsole:\n%s", res.Reason, err, res.Detail, console.String())
@@ -64,6 +67,7 @@ func bootLibrary(t *testing.T, e env) {
 	if c := report.Scan(strings.NewReader(console.String())); c.Report == nil || c.Report.CPUs != 2 {
 		t.Fatalf("no report of 2 CPUs on the console:\n%s", console.String())
 	}
+	return ""
 }
 
 // settle gives exiting goroutines and threads a moment to finish.
@@ -82,12 +86,31 @@ func settle(t *testing.T, want resources) resources {
 
 func TestTwentyBootsLeakNothing(t *testing.T) {
 	e := testEnv(t)
+	// The nested sandbox hangs a guest now and then (see README). A boot
+	// that hangs is cancelled, logged and replaced, up to maxHung times:
+	// what this test checks is that every boot, cancelled ones included,
+	// gives back what it took.
+	const maxHung, limit = 3, 90 * time.Second
+	hung := 0
+	boot := func(n int) {
+		for {
+			msg := bootLibraryWithin(t, e, limit)
+			if msg == "" {
+				return
+			}
+			hung++
+			t.Logf("boot %d hung and was cancelled (%d of at most %d): %s", n, hung, maxHung, msg)
+			if hung > maxHung {
+				t.Fatalf("%d boots hung", hung)
+			}
+		}
+	}
 	// The first boot warms up the Go runtime (its thread pool, timers).
-	bootLibrary(t, e)
+	boot(0)
 	before := settle(t, resources{})
 	const boots = 20
-	for i := 0; i < boots; i++ {
-		bootLibrary(t, e)
+	for i := 1; i <= boots; i++ {
+		boot(i)
 	}
 	after := settle(t, before)
 	t.Logf("after the warm-up boot: %+v; after %d more: %+v", before, boots, after)
