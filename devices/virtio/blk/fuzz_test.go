@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/govmm/govmm/devices/virtio"
+	"github.com/govmm/govmm/devices/virtio/virtiotest"
 	"github.com/govmm/govmm/memory"
 )
 
@@ -89,7 +90,7 @@ func FuzzBlockRequest(f *testing.F) {
 	f.Add([]byte{1, 1, 16, 0, 0x80, 1, 0, 0x81})
 
 	path := newImage(f, pattern(fuzzSectors*SectorSize, 9))
-	mem := newRAM(f, fuzzRAM)
+	mem := virtiotest.NewRAM(f, fuzzRAM)
 	d := openDisk(f, Options{Path: path, Serial: "fuzz"})
 	lim := d.limits(d.Features())
 	f.Fuzz(func(t *testing.T, in []byte) {

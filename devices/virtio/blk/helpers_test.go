@@ -11,20 +11,6 @@ import (
 	"github.com/govmm/govmm/memory"
 )
 
-func newRAM(t testing.TB, size uint64) *memory.RAM {
-	t.Helper()
-	mem, err := memory.New(size)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := mem.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return mem
-}
-
 func header(kind uint32, sector uint64) []byte {
 	h := make([]byte, headerSize)
 	binary.LittleEndian.PutUint32(h[0:], kind)
@@ -85,7 +71,7 @@ type rig struct {
 // start activates d with nq queues and every offered feature accepted.
 func start(t *testing.T, d *Device, nq int) *rig {
 	t.Helper()
-	r := &rig{t: t, dev: d, mem: newRAM(t, 64*memory.MiB)}
+	r := &rig{t: t, dev: d, mem: virtiotest.NewRAM(t, 64*memory.MiB)}
 	queues := make([]*virtio.Queue, NumQueues)
 	for i := range nq {
 		drv := virtiotest.NewDriver(t, r.mem, memory.GuestAddress(uint64(i)*16*memory.MiB+memory.MiB), queueSize, 8*memory.MiB)

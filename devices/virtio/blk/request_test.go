@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/govmm/govmm/devices/virtio"
+	"github.com/govmm/govmm/devices/virtio/virtiotest"
 	"github.com/govmm/govmm/memory"
 )
 
@@ -83,7 +84,7 @@ func TestParse(t *testing.T) {
 		{"write zeroes, unknown flag", testLimits, [][]byte{header(typeWriteZeroes, 0), segment(0, 8, 2)}, []uint32{1}, statusUnsupp, 0, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := newRAM(t, memory.MiB)
+			mem := virtiotest.NewRAM(t, memory.MiB)
 			b := &chainBuilder{t: t, mem: mem}
 			c := b.chain(tc.readable, tc.writable)
 			req, err := parse(mem, c, tc.lim)
@@ -127,7 +128,7 @@ func TestParseMalformed(t *testing.T) {
 		{"short header", [][]byte{header(typeIn, 0)[:15]}, []uint32{1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := newRAM(t, memory.MiB)
+			mem := virtiotest.NewRAM(t, memory.MiB)
 			b := &chainBuilder{t: t, mem: mem}
 			if _, err := parse(mem, b.chain(tc.readable, tc.writable), testLimits); !errors.Is(err, errMalformed) {
 				t.Fatalf("got %v, want errMalformed", err)
@@ -137,7 +138,7 @@ func TestParseMalformed(t *testing.T) {
 }
 
 func TestParseKeepsBuffersInsideTheChain(t *testing.T) {
-	mem := newRAM(t, memory.MiB)
+	mem := virtiotest.NewRAM(t, memory.MiB)
 	b := &chainBuilder{t: t, mem: mem, next: 0x1000}
 	c := b.chain([][]byte{cat(header(typeOut, 0), make([]byte, 100)), make([]byte, 412)}, []uint32{3})
 	req, err := parse(mem, c, testLimits)
@@ -154,7 +155,7 @@ func TestParseKeepsBuffersInsideTheChain(t *testing.T) {
 }
 
 func TestHostSlicesMergesGuestContiguousBuffers(t *testing.T) {
-	mem := newRAM(t, memory.MiB)
+	mem := virtiotest.NewRAM(t, memory.MiB)
 	bufs := []virtio.Buffer{
 		{Addr: 0x1000, Len: 512}, {Addr: 0x1200, Len: 512}, {Addr: 0x1400, Len: 0}, // one run
 		{Addr: 0x3000, Len: 100},           // apart

@@ -52,11 +52,7 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	mem, err := memory.New(8 * memory.MiB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mem.Close() })
+	mem := virtiotest.NewRAM(t, 8*memory.MiB)
 	pr, pw := io.Pipe()
 	r := &rig{
 		mem: mem, in: pw, out: &output{},

@@ -127,11 +127,7 @@ var testMAC = []byte{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}
 
 func newBench(t *testing.T) *bench {
 	t.Helper()
-	mem, err := memory.New(8 * memory.MiB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mem.Close() })
+	mem := virtiotest.NewRAM(t, 8*memory.MiB)
 	b := &bench{t: t, mem: mem, tap: newFakeTap()}
 	b.dev = newDevice(b.tap, "fake0", testMAC)
 	b.newQueues()

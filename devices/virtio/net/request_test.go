@@ -6,22 +6,13 @@ import (
 	"testing"
 
 	"github.com/govmm/govmm/devices/virtio"
+	"github.com/govmm/govmm/devices/virtio/virtiotest"
 	"github.com/govmm/govmm/internal/eventfd"
 	"github.com/govmm/govmm/memory"
 )
 
-func newRAM(t testing.TB, size uint64) *memory.RAM {
-	t.Helper()
-	mem, err := memory.New(size)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mem.Close() })
-	return mem
-}
-
 func TestParseTx(t *testing.T) {
-	mem := newRAM(t, memory.MiB)
+	mem := virtiotest.NewRAM(t, memory.MiB)
 	buf := func(a, n uint32) virtio.Buffer { return virtio.Buffer{Addr: memory.GuestAddress(a), Len: n} }
 	for _, tc := range []struct {
 		name  string
@@ -62,7 +53,7 @@ func TestParseTx(t *testing.T) {
 }
 
 func TestCheckRxAndCopy(t *testing.T) {
-	mem := newRAM(t, memory.MiB)
+	mem := virtiotest.NewRAM(t, memory.MiB)
 	c := virtio.Chain{Writable: []virtio.Buffer{{Addr: 0, Len: 5}, {Addr: 100, Len: 7}, {Addr: 200, Len: 50}}}
 	if err := checkRx(c); err != nil {
 		t.Fatalf("checkRx(header across two buffers) = %v", err)
@@ -100,7 +91,7 @@ func (nopNotifier) Broken(error) {}
 // chain walker and parseTx: nothing may panic, and an accepted frame must be
 // exactly the chain's readable bytes, within the frame bounds.
 func FuzzNetTx(f *testing.F) {
-	mem := newRAM(f, memory.MiB)
+	mem := virtiotest.NewRAM(f, memory.MiB)
 	kick, err := eventfd.New()
 	if err != nil {
 		f.Fatal(err)

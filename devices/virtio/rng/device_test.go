@@ -12,11 +12,7 @@ import (
 
 func start(t *testing.T) (*Device, *virtiotest.Driver) {
 	t.Helper()
-	mem, err := memory.New(4 * memory.MiB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mem.Close() })
+	mem := virtiotest.NewRAM(t, 4*memory.MiB)
 	drv := virtiotest.NewDriver(t, mem, memory.MiB, queueSize, 2*memory.MiB)
 	d := New()
 	if err := d.Activate(virtio.Activation{Mem: mem, Queues: []*virtio.Queue{drv.Queue(virtio.FeatureVersion1)}}); err != nil {

@@ -321,3 +321,19 @@ func (n *Notifier) WaitBroken(t testing.TB) error {
 		}
 	}
 }
+
+// NewRAM returns size bytes of guest RAM that is unmapped when the test
+// ends; a failing unmap fails the test.
+func NewRAM(t testing.TB, size uint64) *memory.RAM {
+	t.Helper()
+	mem, err := memory.New(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := mem.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return mem
+}
