@@ -17,6 +17,7 @@ const (
 	CapIOEventFD     Cap = 36
 	CapGetTSCKHz     Cap = 61
 	CapMaxVCPUs      Cap = 66
+	CapTSCDeadline   Cap = 72
 	CapSignalMSI     Cap = 77
 	CapImmediateExit Cap = 136
 	CapBinaryStatsFD Cap = 203
@@ -26,7 +27,7 @@ var capNames = map[Cap]string{
 	CapIRQChip: "KVM_CAP_IRQCHIP", CapUserMemory: "KVM_CAP_USER_MEMORY", CapExtCPUID: "KVM_CAP_EXT_CPUID",
 	CapNrVCPUs: "KVM_CAP_NR_VCPUS", CapIRQRouting: "KVM_CAP_IRQ_ROUTING", CapIRQFD: "KVM_CAP_IRQFD", CapPIT2: "KVM_CAP_PIT2",
 	CapIOEventFD: "KVM_CAP_IOEVENTFD", CapGetTSCKHz: "KVM_CAP_GET_TSC_KHZ", CapMaxVCPUs: "KVM_CAP_MAX_VCPUS",
-	CapSignalMSI: "KVM_CAP_SIGNAL_MSI", CapImmediateExit: "KVM_CAP_IMMEDIATE_EXIT",
+	CapTSCDeadline: "KVM_CAP_TSC_DEADLINE_TIMER", CapSignalMSI: "KVM_CAP_SIGNAL_MSI", CapImmediateExit: "KVM_CAP_IMMEDIATE_EXIT",
 	CapBinaryStatsFD: "KVM_CAP_BINARY_STATS_FD",
 }
 

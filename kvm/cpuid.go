@@ -15,9 +15,36 @@ const cpuidBatch = 128
 // (KVM_MAX_CPUID_ENTRIES) is 256.
 const maxCPUIDEntries = 4096
 
+// Leaf 1 ECX bit of the TSC-deadline mode of the local APIC timer.
+const (
+	cpuidLeafFeatures   = 0x1
+	cpuidTSCDeadlineBit = 1 << 24
+)
+
 // SupportedCPUID returns the CPUID leaves KVM can offer a guest on this host
 // (KVM_GET_SUPPORTED_CPUID), doubling its buffer while KVM answers E2BIG.
+// KVM emulates the TSC-deadline timer without listing it there (it reports
+// KVM_CAP_TSC_DEADLINE_TIMER instead); SupportedCPUID adds the bit, as QEMU
+// and Firecracker do, so guests program their timer with one MSR write
+// instead of falling back to the one-shot count-down mode.
 func (s *System) SupportedCPUID() ([]CPUIDEntry, error) {
+	entries, err := s.supportedCPUID()
+	if err != nil {
+		return nil, err
+	}
+	if n, err := s.CheckExtension(CapTSCDeadline); err != nil {
+		return nil, err
+	} else if n > 0 {
+		for i := range entries {
+			if entries[i].Function == cpuidLeafFeatures {
+				entries[i].ECX |= cpuidTSCDeadlineBit
+			}
+		}
+	}
+	return entries, nil
+}
+
+func (s *System) supportedCPUID() ([]CPUIDEntry, error) {
 	for n := cpuidBatch; n <= maxCPUIDEntries; n *= 2 {
 		buf := newCPUID2(n)
 		_, err := ioctlPtr(s.fd(), kvmGetSupportedCPUID, &buf[0])

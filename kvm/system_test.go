@@ -113,3 +113,26 @@ func TestCPUIDBuffer(t *testing.T) {
 		t.Errorf("view of %d entries from a 3-entry buffer", n)
 	}
 }
+
+// KVM reports the TSC-deadline timer as a capability, not in its CPUID list;
+// SupportedCPUID must carry the bit to the guest when the capability is there.
+func TestSupportedCPUIDOffersTSCDeadlineWhenKVMHasIt(t *testing.T) {
+	sys := openKVM(t)
+	has, err := sys.CheckExtension(CapTSCDeadline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := sys.SupportedCPUID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Function == 1 {
+			if got, want := e.ECX&(1<<24) != 0, has > 0; got != want {
+				t.Errorf("leaf 1 ECX %#x: TSC-deadline bit %v, KVM_CAP_TSC_DEADLINE_TIMER %d", e.ECX, got, has)
+			}
+			return
+		}
+	}
+	t.Errorf("no leaf 1 among %d supported CPUID entries", len(entries))
+}

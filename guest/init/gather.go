@@ -29,6 +29,8 @@ func gather(cmdline string) report.Report {
 	r.PayloadSHA256 = fileSHA256("/payload.bin")
 	r.TimeUnix = time.Now().Unix()
 	r.RootDev, r.RootFS = rootMount(readTrimmed("/proc/self/mounts"))
+	r.Clocksource = readTrimmed("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+	r.ClockEvents = readTrimmed("/sys/devices/system/clockevents/clockevent0/current_device")
 	r.EntropyAvail, _ = strconv.Atoi(readTrimmed("/proc/sys/kernel/random/entropy_avail")) //nolint:errcheck // 0 if absent
 	return r
 }

@@ -31,6 +31,8 @@ type Report struct {
 	TimeUnix      int64   `json:"time_unix"`      // guest wall clock at init (set from the RTC)
 	RootDev       string  `json:"root_dev"`       // what / is mounted from: "rootfs" for the initramfs, "/dev/vda"
 	RootFS        string  `json:"root_fs"`        // the type of /: "rootfs" for the initramfs, "ext4"
+	Clocksource   string  `json:"clocksource"`    // what keeps time: "kvm-clock"
+	ClockEvents   string  `json:"clockevents"`    // CPU 0's timer: "lapic-deadline" (TSC-deadline mode) or "lapic"
 }
 
 // Line is the report as one console line.

@@ -86,6 +86,12 @@ func TestBootReportsCPUs(t *testing.T) {
 			if got := o.guest.Report.CPUs; got != cpus {
 				t.Errorf("guest sees %d CPUs online, want %d", got, cpus)
 			}
+			// kvmclock keeps time and the local APIC timer runs in
+			// TSC-deadline mode, as in a QEMU guest: no PIT, HPET or
+			// count-down timer that an emulated host serves worse.
+			if r := o.guest.Report; r.Clocksource != "kvm-clock" || r.ClockEvents != "lapic-deadline" {
+				t.Errorf("guest clocksource %q and clockevents %q, want kvm-clock and lapic-deadline", r.Clocksource, r.ClockEvents)
+			}
 		})
 	}
 }
