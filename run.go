@@ -68,6 +68,40 @@ func (v *VM) Stats() (map[string]uint64, UserExits, error) {
 	return sum.KVMStats, user, nil
 }
 
+// VCPUSnapshots returns where each vCPU is, while Run runs: a signal takes
+// each out of KVM_RUN for a moment. A vCPU that does not come out before ctx
+// ends is reported in the error and left out.
+func (v *VM) VCPUSnapshots(ctx context.Context) ([]vcpu.Snapshot, error) {
+	v.runningMu.Lock()
+	cpus := v.running
+	v.runningMu.Unlock()
+	if len(cpus) == 0 {
+		return nil, ErrNotRunning
+	}
+	var out []vcpu.Snapshot
+	var errs []error
+	for _, c := range cpus {
+		s, err := c.Snapshot(ctx)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, errors.Join(errs...)
+}
+
+// InRAM reports whether the guest-physical range [addr, addr+n) is guest RAM:
+// a vCPU whose CR3 is not has lost its page tables.
+func (v *VM) InRAM(addr, n uint64) bool {
+	for _, m := range v.ramMap {
+		if addr >= uint64(m.Guest) && addr+n >= addr && addr+n <= uint64(m.Guest)+m.Size {
+			return true
+		}
+	}
+	return false
+}
+
 // ErrAlreadyRun is returned by a second call to Run.
 var ErrAlreadyRun = errors.New("VM already run: create a new one with New")
 

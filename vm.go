@@ -23,6 +23,7 @@ type VM struct {
 	sys    *kvm.System
 	kvm    *kvm.VM
 	ram    *memory.RAM
+	ramMap []memory.Mapping // the RAM's layout, kept past Close for InRAM
 	buses  vcpu.Buses
 	serial *serial.Serial
 	entry  *boot.Entry
@@ -91,6 +92,7 @@ func (v *VM) build() error {
 	if v.ram, err = memory.New(v.cfg.Memory); err != nil {
 		return err
 	}
+	v.ramMap = v.ram.Mappings()
 	if err := v.registerMemory(); err != nil {
 		return err
 	}

@@ -54,6 +54,7 @@ func TestIoctlNumbers(t *testing.T) {
 		{"KVM_GET_LAPIC", kvmGetLAPIC, 0x8400ae8e, ior(0x8e, unsafe.Sizeof(LAPICState{}))},
 		{"KVM_SET_LAPIC", kvmSetLAPIC, 0x4400ae8f, iow(0x8f, unsafe.Sizeof(LAPICState{}))},
 		{"KVM_SET_CPUID2", kvmSetCPUID2, 0x4008ae90, iow(0x90, flexHeader)},
+		{"KVM_GET_MP_STATE", kvmGetMPState, 0x8004ae98, ior(0x98, unsafe.Sizeof(MPState(0)))},
 		{"KVM_GET_TSC_KHZ", kvmGetTSCKHz, 0xaea3, io(0xa3)},
 		{"KVM_SIGNAL_MSI", kvmSignalMSI, 0x4020aea5, iow(0xa5, unsafe.Sizeof(msi{}))},
 		{"KVM_GET_STATS_FD", kvmGetStatsFD, 0xaece, io(0xce)},

@@ -31,6 +31,7 @@ const (
 	kvmGetLAPIC            = 0x8400ae8e
 	kvmSetLAPIC            = 0x4400ae8f
 	kvmSetCPUID2           = 0x4008ae90
+	kvmGetMPState          = 0x8004ae98
 	kvmGetTSCKHz           = 0xaea3
 	kvmSignalMSI           = 0x4020aea5
 	kvmGetStatsFD          = 0xaece

@@ -138,6 +138,41 @@ func (c *VCPU) SetLAPIC(s *LAPICState) error {
 	return wrap("KVM_SET_LAPIC", err)
 }
 
+// MPState is a vCPU's multiprocessing state (struct kvm_mp_state).
+type MPState uint32
+
+// The states x86 vCPUs take (Documentation/virt/kvm/api.rst, KVM_GET_MP_STATE).
+const (
+	MPRunnable      MPState = 0
+	MPUninitialized MPState = 1 // an AP waiting for INIT
+	MPInitReceived  MPState = 2 // an AP waiting for SIPI
+	MPHalted        MPState = 3
+	MPSIPIReceived  MPState = 4
+)
+
+func (s MPState) String() string {
+	switch s {
+	case MPRunnable:
+		return "runnable"
+	case MPUninitialized:
+		return "uninitialized"
+	case MPInitReceived:
+		return "init-received"
+	case MPHalted:
+		return "halted"
+	case MPSIPIReceived:
+		return "sipi-received"
+	}
+	return fmt.Sprintf("mp-state-%d", uint32(s))
+}
+
+// MPState reads whether the vCPU runs, halts or waits for INIT/SIPI.
+func (c *VCPU) MPState() (MPState, error) {
+	var s MPState
+	_, err := ioctlPtr(c.fd(), kvmGetMPState, &s)
+	return s, wrap("KVM_GET_MP_STATE", err)
+}
+
 // TSCKHz is the guest TSC frequency KVM gives this vCPU.
 func (c *VCPU) TSCKHz() (uint32, error) {
 	v, err := ioctl(c.fd(), kvmGetTSCKHz, 0)

@@ -115,6 +115,13 @@ func TestLAPIC(t *testing.T) {
 	if back.Reg(lvt0) != extINT {
 		t.Errorf("LVT LINT0 %#x after setting %#x", back.Reg(lvt0), extINT)
 	}
+	// With the in-kernel APIC, vCPU 0 boots and the others wait for INIT.
+	if st, err := cpu.MPState(); err != nil || st != MPUninitialized {
+		t.Errorf("vCPU 1 MP state %v (%v), want %v", st, err, MPUninitialized)
+	}
+	if st, err := newVCPU(t, vm, 0).MPState(); err != nil || st != MPRunnable {
+		t.Errorf("vCPU 0 MP state %v (%v), want %v", st, err, MPRunnable)
+	}
 }
 
 func TestVCPUState(t *testing.T) {

@@ -50,8 +50,12 @@ type VCPU struct {
 
 	stopping atomic.Bool
 	tid      atomic.Int32
-	ready    chan error
-	done     chan<- Result
+
+	// Snapshot requests, guarded by mu; snapshotWanted says there are some.
+	snapshots      []chan snapshotReply
+	snapshotWanted atomic.Bool
+	ready          chan error
+	done           chan<- Result
 }
 
 // Result is how a vCPU loop ended: a Stop from the guest, an error, or
@@ -132,6 +136,7 @@ func (v *VCPU) Stats() (map[string]uint64, error) {
 func (v *VCPU) loop(cpu *kvm.VCPU) (*Stop, error) {
 	for !v.stopping.Load() {
 		err := cpu.Run()
+		v.serveSnapshots(cpu)
 		if errors.Is(err, kvm.ErrInterrupted) {
 			continue
 		}
@@ -166,8 +171,16 @@ func (v *VCPU) Stop() {
 	unix.Tgkill(unix.Getpid(), int(v.tid.Load()), unix.SIGURG)
 }
 
+// setCPU publishes cpu, or nil once the loop has ended: snapshot requests
+// still waiting then get ErrNotRunning.
 func (v *VCPU) setCPU(cpu *kvm.VCPU) {
 	v.mu.Lock()
+	defer v.mu.Unlock()
 	v.cpu = cpu
-	v.mu.Unlock()
+	if cpu == nil {
+		for _, w := range v.snapshots {
+			w <- snapshotReply{err: ErrNotRunning}
+		}
+		v.snapshots = nil
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -36,6 +37,10 @@ Exit status:
   4  the guest crashed: kernel panic (needs reboot=k,panic_warm panic=-1 on the
      command line, as in the default), triple fault, or KVM emulation failure
   5  stopped from the host: Ctrl-A x, SIGINT or SIGTERM
+
+A guest that hangs: send govmm SIGQUIT (kill -QUIT PID). It prints where each
+vCPU is (registers, halted or running, interrupts pending in its local APIC)
+and every goroutine's stack to standard error, then exits with status 2.
 
 Devices: every guest gets a virtio-rng. --disk and --net add virtio-blk and
 virtio-net devices on PCI; the guest kernel needs the virtio_pci, virtio_blk
@@ -160,6 +165,15 @@ func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 			}
 		}()
 	}
+	quit := make(chan os.Signal, 1)
+	signal.Notify(quit, syscall.SIGQUIT)
+	go func() {
+		<-quit
+		printVCPUs(stderr, vm)
+		// The Go runtime's own SIGQUIT: every goroutine's stack, exit 2.
+		signal.Reset(syscall.SIGQUIT)
+		syscall.Kill(os.Getpid(), syscall.SIGQUIT) //nolint:errcheck // cannot fail on ourselves
+	}()
 	con, err := startConsole(stdin, stderr, vm.ConsoleInput, func() { cancel(errors.New("Ctrl-A x typed")) })
 	if err != nil {
 		vm.Close()
@@ -170,6 +184,30 @@ func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	con.restore()
 	return report(res, runErr, f, stderr)
 }
+
+// vcpuWait bounds how long SIGQUIT waits for a vCPU to leave KVM_RUN.
+const vcpuWait = 5 * time.Second
+
+// printVCPUs writes where each vCPU is. A CR3 outside guest RAM with paging
+// on means the vCPU's state was lost below govmm: seen under nested KVM, when
+// the outer hypervisor hands back its own registers for the guest's.
+func printVCPUs(w io.Writer, vm *govmm.VM) {
+	ctx, cancel := context.WithTimeout(context.Background(), vcpuWait)
+	defer cancel()
+	snaps, err := vm.VCPUSnapshots(ctx)
+	for _, s := range snaps {
+		fmt.Fprintf(w, "govmm: %v\n", s)
+		if s.CR0&cr0Paging != 0 && !vm.InRAM(s.CR3&^0xfff, 4096) {
+			fmt.Fprintf(w, "govmm: vCPU %d: cr3 %#x is outside guest RAM: no guest kernel runs like this (seen under nested KVM, when the outer hypervisor loses the guest's registers)\n", s.ID, s.CR3)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(w, "govmm: vCPU state: %v\n", err)
+	}
+}
+
+// cr0Paging is CR0.PG: CR3 points at page tables only when it is set.
+const cr0Paging = 1 << 31
 
 // report prints how the VM ended and picks the exit status.
 func report(res govmm.Result, runErr error, f *runFlags, stderr io.Writer) int {

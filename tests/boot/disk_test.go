@@ -1,14 +1,12 @@
 package boot
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -104,20 +102,11 @@ func TestFlushedWritesSurviveSIGKILL(t *testing.T) {
 	const seed, mib = 7, 4
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e.bin, "run", "--kernel", e.kernel, "--initrd", e.initrd, "--memory", "256M",
+	run := startGovmm(t, ctx, e, "--kernel", e.kernel, "--initrd", e.initrd, "--memory", "256M",
 		"--disk", "path="+img, "--cmdline", cmdline(fmt.Sprintf("govmm.check=diskwrite=/dev/vda:%d:%d", seed, mib), "govmm.exit=hang"))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	var seen []string
 	name := fmt.Sprintf("diskwrite=/dev/vda:%d:%d", seed, mib)
-	sc := bufio.NewScanner(stdout)
+	sc := run.lines
 	for sc.Scan() {
 		seen = append(seen, sc.Text())
 		if c, ok := report.ParseCheck(sc.Text()); ok && c.Name == name {
@@ -129,12 +118,12 @@ func TestFlushedWritesSurviveSIGKILL(t *testing.T) {
 	}
 	// The guest reported its fsync returned: kill govmm without a chance to
 	// write anything more.
-	if err := cmd.Process.Kill(); err != nil {
+	if err := run.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	cmd.Wait()
+	run.cmd.Wait()
 	if sc.Err() != nil || len(seen) == 0 || !strings.Contains(seen[len(seen)-1], name) {
-		t.Fatalf("never saw the guest's %s line\nstdout:\n%s\nstderr:\n%s", name, strings.Join(seen, "\n"), stderr.String())
+		t.Fatalf("never saw the guest's %s line\nstdout:\n%s\nstderr:\n%s", name, strings.Join(seen, "\n"), run.stderr.String())
 	}
 	got := make([]byte, mib<<20)
 	f, err := os.Open(img)

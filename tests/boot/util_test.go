@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -82,4 +83,28 @@ func procState(pid int) string {
 		fmt.Fprintf(&b, "thread %s wchan %s\n%s", filepath.Base(task), wchan, stack)
 	}
 	return b.String()
+}
+
+// console is a govmm run the test follows line by line on its stdout while
+// stderr collects; the test ends the process itself (a signal, a kill).
+type console struct {
+	cmd    *exec.Cmd
+	lines  *bufio.Scanner
+	stderr *strings.Builder
+}
+
+// startGovmm starts `govmm run` with args; ctx kills it.
+func startGovmm(t *testing.T, ctx context.Context, e env, args ...string) console {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, e.bin, append([]string{"run"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := console{cmd: cmd, lines: bufio.NewScanner(stdout), stderr: &strings.Builder{}}
+	cmd.Stderr = c.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
