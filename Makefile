@@ -123,7 +123,7 @@ boot-test: build kernel sandbox-kernel initramfs rootfs
 		env $(BOOT_ENV) tests/boot-tests.sh; \
 	else \
 		echo "== boot tests inside the nested-KVM sandbox (QEMU TCG with SVM, Debian kernel, / over 9p)"; \
-		bin/sandbox -- env $(BOOT_ENV) tests/boot-tests.sh; \
+		bin/sandbox -timeout 45m -- env $(BOOT_ENV) tests/boot-tests.sh; \
 	fi
 
 test: unit fuzz-smoke boot-test

@@ -29,6 +29,20 @@ var modules = []string{
 // applets are the busybox commands the init script uses.
 var applets = []string{"sh", "mount", "insmod", "mkdir", "cat", "chroot", "poweroff", "sync", "sed", "setsid", "echo", "test", "["}
 
+// moduleOrder is the init script's list: one module per line, then its
+// parameters.
+func moduleOrder(o *options) string {
+	var b strings.Builder
+	for _, m := range modules {
+		b.WriteString(m)
+		if m == "kvm-amd" && o.kvmAMD != "" {
+			b.WriteString(" " + o.kvmAMD)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
 // buildInitramfs returns the path of the sandbox's initramfs, building it
 // once per distinct content.
 func buildInitramfs(o *options) (string, error) {
@@ -46,7 +60,7 @@ func buildInitramfs(o *options) (string, error) {
 		cpio.CharDev("dev/console", 0o600, 5, 1),
 		cpio.StaticFile("bin/busybox", string(bb), 0o755),
 		cpio.StaticFile("init", initScript, 0o755),
-		cpio.StaticFile("modules/order", strings.Join(modules, "\n")+"\n", 0o644),
+		cpio.StaticFile("modules/order", moduleOrder(o), 0o644),
 	}
 	for _, a := range applets {
 		recs = append(recs, cpio.Symlink("bin/"+a, "busybox"))

@@ -29,6 +29,7 @@ const exitSandboxFailed = 125
 
 type options struct {
 	kernelTree  string
+	kvmAMD      string // kvm-amd's module parameters
 	busybox     string
 	cacheDir    string
 	memoryMiB   int
@@ -79,6 +80,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.kernelTree, "kernel-tree", filepath.Join(home, ".cache/govmm/kernel-std"), "unpacked Debian linux-image package for the sandbox (boot/vmlinuz-*, lib/modules/*)")
 	fs.StringVar(&o.busybox, "busybox", "/bin/busybox", "static busybox (Debian busybox-static)")
 	fs.StringVar(&o.cacheDir, "cache", filepath.Join(home, ".cache/govmm/sandbox"), "where the sandbox's initramfs is cached")
+	fs.StringVar(&o.kvmAMD, "kvm-amd", "", "kvm-amd module parameters in the sandbox, space-separated")
 	fs.IntVar(&o.memoryMiB, "memory", 6144, "sandbox RAM in MiB")
 	fs.IntVar(&o.cpus, "cpus", 2, "sandbox vCPUs")
 	fs.IntVar(&o.logLevel, "kernel-loglevel", 2, "the sandbox kernel's console loglevel (2: panics, oopses and lockups; 8: everything)")

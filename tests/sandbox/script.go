@@ -14,9 +14,9 @@ export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-for m in $(cat /modules/order); do
-	insmod /modules/$m.ko 2>/dev/null || echo "sandbox: could not load module $m" >/dev/console
-done
+while read -r m params; do
+	insmod /modules/$m.ko $params 2>/dev/null || echo "sandbox: could not load module $m $params" >/dev/console
+done </modules/order
 dir=$(sed -n 's/.*govmm\.sandbox=\([^ ]*\).*/\1/p' /proc/cmdline)
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 host /host; then
 	echo "sandbox: could not mount the host's / over virtio-9p"
