@@ -116,14 +116,18 @@ fuzz:
 
 # The tests of the kvm package and of the root package (irqfd, ioeventfd and
 # GSI routing) against real KVM, then the boot tests, on whichever
-# KVM can run them. They never skip here: GOVMM_REQUIRE_KVM=1.
+# KVM can run them. They never skip here: GOVMM_REQUIRE_KVM=1. In the
+# sandbox, a run whose sandbox kernel dies resumes where it was (twice at
+# most) from what GOVMM_BOOT_STATE recorded; 45 minutes bound it all.
 boot-test: build kernel sandbox-kernel initramfs rootfs
 	@if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe; then \
 		echo "== boot tests on this machine's /dev/kvm"; \
 		env $(BOOT_ENV) tests/boot-tests.sh; \
 	else \
 		echo "== boot tests inside the nested-KVM sandbox (QEMU TCG with SVM, Debian kernel, / over 9p)"; \
-		bin/sandbox -timeout 45m -- env $(BOOT_ENV) tests/boot-tests.sh; \
+		state=$$(mktemp -d -t govmm-boot-state.XXXXXX); \
+		bin/sandbox -timeout 45m -retries 2 -- env $(BOOT_ENV) GOVMM_BOOT_STATE=$$state tests/boot-tests.sh; \
+		status=$$?; rm -rf "$$state"; exit $$status; \
 	fi
 
 test: unit fuzz-smoke boot-test

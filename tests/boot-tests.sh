@@ -10,16 +10,50 @@
 # sandbox kernel's registers for the guest's; see README) and one such event
 # must not hide the other forty results. A test that fails twice fails the
 # run.
+#
+# GOVMM_BOOT_STATE, a directory outside the sandbox, makes the run
+# resumable: what passed is recorded there as it passes, and when the
+# sandbox's own kernel dies and bin/sandbox runs this script again, the
+# packages and boot tests that passed are not run twice.
 set -u
-bin/kvmprobe || exit 1
-bin/kvm.test -test.v || exit 1
-bin/govmm.test -test.v || exit 1
+state=${GOVMM_BOOT_STATE:-}
 
-log=${TMPDIR:-/tmp}/govmm-boot-tests.$$
-{ bin/boot.test -test.v -test.timeout 30m; echo $? >"$log.status"; } 2>&1 | tee "$log"
+# passed says whether a package's tests passed in an earlier attempt.
+passed() { [ -n "$state" ] && grep -qx "$1" "$state/packages" 2>/dev/null; }
+mark() { if [ -n "$state" ]; then echo "$1" >>"$state/packages"; fi; }
+
+bin/kvmprobe || exit 1
+for pkg in kvm govmm; do
+	if passed "$pkg"; then
+		echo "== $pkg package: passed in an earlier attempt"
+		continue
+	fi
+	"bin/$pkg.test" -test.v || exit 1
+	mark "$pkg"
+done
+
+# Boot tests that passed in earlier attempts (top-level "--- PASS:" lines of
+# their logs) are skipped.
+skip=""
+if [ -n "$state" ] && ls "$state"/boot.*.log >/dev/null 2>&1; then
+	done_tests=$(sed -n 's/^--- PASS: \([A-Za-z0-9_]*\) .*/\1/p' "$state"/boot.*.log | sort -u | tr '\n' '|')
+	if [ -n "$done_tests" ]; then
+		skip="^(${done_tests%|})\$"
+		echo "== resuming: these boot tests passed in an earlier attempt: ${done_tests%|}"
+	fi
+fi
+
+log=${state:-${TMPDIR:-/tmp}}/boot.$$.log
+if [ -n "$skip" ]; then
+	{ bin/boot.test -test.v -test.timeout 30m -test.skip "$skip"; echo $? >"$log.status"; } 2>&1 | tee "$log"
+else
+	{ bin/boot.test -test.v -test.timeout 30m; echo $? >"$log.status"; } 2>&1 | tee "$log"
+fi
 status=$(cat "$log.status")
 failed=$(sed -n 's/^--- FAIL: \([A-Za-z0-9_]*\) .*/\1/p' "$log" | sort -u | tr '\n' ' ')
-rm -f "$log" "$log.status"
+if [ -z "$state" ]; then
+	rm -f "$log" "$log.status"
+fi
 if [ "$status" = 0 ]; then
 	exit 0
 fi

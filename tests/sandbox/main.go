@@ -48,7 +48,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
 		os.Exit(2)
 	}
-	status, err := run(opts)
+	// One deadline for every attempt: -timeout bounds the whole command.
+	deadline := time.Now().Add(opts.timeout)
+	status, err := run(opts, deadline)
 	for attempt := 1; errors.Is(err, errSandboxDied) && attempt <= opts.retries; attempt++ {
 		// The sandbox's own kernel died under the command (seen: a kernel
 		// stack overflow inside KVM_RUN, once in some dozens of nested
@@ -56,7 +58,7 @@ func main() {
 		// the whole command run again, and said so.
 		fmt.Fprintf(os.Stderr, "sandbox: %v\nsandbox: the sandbox itself died, not the command: running it again (%d of %d)\n",
 			err, attempt, opts.retries)
-		status, err = run(opts)
+		status, err = run(opts, deadline)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
@@ -85,7 +87,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.cpus, "cpus", 2, "sandbox vCPUs")
 	fs.IntVar(&o.logLevel, "kernel-loglevel", 2, "the sandbox kernel's console loglevel (2: panics, oopses and lockups; 8: everything)")
 	fs.IntVar(&o.retries, "retries", 1, "run the command again this many times if the sandbox's kernel dies under it (never with -interactive)")
-	fs.DurationVar(&o.timeout, "timeout", 25*time.Minute, "kill the sandbox after this long")
+	fs.DurationVar(&o.timeout, "timeout", 25*time.Minute, "kill the sandbox after this long, retries included")
 	fs.BoolVar(&o.interactive, "interactive", false, "give the command this terminal (for demos)")
 	fs.Var((*envList)(&o.env), "env", "pass this environment variable into the sandbox (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -101,7 +103,7 @@ func parseFlags(args []string) (*options, error) {
 	return o, nil
 }
 
-func run(o *options) (int, error) {
+func run(o *options, deadline time.Time) (int, error) {
 	kernel, err := findKernel(o.kernelTree)
 	if err != nil {
 		return 0, err
@@ -118,7 +120,7 @@ func run(o *options) (int, error) {
 	if err := writeRunScript(dir, o); err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
