@@ -136,8 +136,10 @@ func (v *VCPU) Stats() (map[string]uint64, error) {
 func (v *VCPU) loop(cpu *kvm.VCPU) (*Stop, error) {
 	for !v.stopping.Load() {
 		err := cpu.Run()
-		v.serveSnapshots(cpu)
 		if errors.Is(err, kvm.ErrInterrupted) {
+			// Only here is the guest state consistent: an I/O exit is
+			// complete once KVM_RUN has been entered again.
+			v.serveSnapshots(cpu)
 			continue
 		}
 		if err != nil {
