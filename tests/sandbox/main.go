@@ -124,6 +124,9 @@ func run(o *options, deadline time.Time) (int, error) {
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx, stall := context.WithCancelCause(ctx)
+	defer stall(nil)
+	go watchHeartbeat(ctx, filepath.Join(dir, "heartbeat"), stall)
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", qemuArgs(o, kernel, initrd, dir)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if !o.interactive {
@@ -133,10 +136,43 @@ func run(o *options, deadline time.Time) (int, error) {
 	if err := cmd.Run(); err != nil && ctx.Err() == nil {
 		return 0, fmt.Errorf("qemu-system-x86_64: %w (install it with: apt-get install qemu-system-x86)", err)
 	}
+	if errors.Is(context.Cause(ctx), errStalled) {
+		return 0, fmt.Errorf("%w: %v after %v", errSandboxDied, errStalled, time.Since(start).Round(time.Second))
+	}
 	if ctx.Err() != nil {
 		return 0, fmt.Errorf("stopped after %v: %v", time.Since(start).Round(time.Second), context.Cause(ctx))
 	}
 	return readStatus(dir)
+}
+
+// stallLimit is how long the sandbox's heartbeat may stay silent: it beats
+// every 5 s, and even a loaded sandbox runs a shell loop within a minute.
+const stallLimit = 2 * time.Minute
+
+// errStalled: every CPU of the sandbox stopped running its kernel (seen: both
+// stuck in the emulated guest, taking no interrupt, so no watchdog fires).
+var errStalled = fmt.Errorf("the sandbox's kernel stopped running (no heartbeat for %v)", stallLimit)
+
+// watchHeartbeat cancels ctx with errStalled once the heartbeat file, after
+// its first beat, goes unmodified for stallLimit.
+func watchHeartbeat(ctx context.Context, path string, stall context.CancelCauseFunc) {
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			continue // not started yet
+		}
+		if time.Since(st.ModTime()) > stallLimit {
+			stall(errStalled)
+			return
+		}
+	}
 }
 
 func findKernel(tree string) (string, error) {

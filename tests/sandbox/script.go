@@ -33,6 +33,10 @@ mount -t devpts devpts /host/dev/pts 2>/dev/null
 # Scratch space in the sandbox's RAM: the host's /tmp over 9p is slow and
 # cannot punch holes, which the disk tests check.
 mkdir -p /host$dir/tmp && mount -t tmpfs -o size=3g tmpfs /host$dir/tmp
+# The heartbeat tells bin/sandbox that this kernel still schedules
+# anything: a sandbox whose CPUs are all stuck in the emulated guest panics
+# no watchdog and would otherwise sit until -timeout.
+( while :; do echo > /host$dir/heartbeat; sleep 5; done ) &
 if [ -f /host$dir/interactive ]; then
 	setsid -c chroot /host /bin/sh $dir/run.sh
 else
