@@ -150,10 +150,10 @@ demo: build kernel sandbox-kernel initramfs
 
 bench: build kernel sandbox-kernel initramfs
 	@if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe >/dev/null; then \
-		bin/bench -runs $(BENCH_RUNS) -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
+		bin/bench -runs $(BENCH_RUNS) -exit-detail -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
 	else \
 		echo "== benchmark inside the nested-KVM sandbox: compare ratios, not absolute times"; \
-		bin/sandbox -- bin/bench -runs $(BENCH_RUNS) -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
+		bin/sandbox -- bin/bench -runs $(BENCH_RUNS) -exit-detail -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
 	fi
 
 clean:

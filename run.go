@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/govmm/govmm/devices"
+	"github.com/govmm/govmm/devices/virtio"
 	"github.com/govmm/govmm/kvm"
 	"github.com/govmm/govmm/vcpu"
 )
@@ -117,6 +118,8 @@ type Result struct {
 	UserExits UserExits
 	// Unhandled lists guest accesses to ports and addresses with no device.
 	UnhandledPIO, UnhandledMMIO []devices.UnhandledAccess
+	// VirtQueues is what each virtqueue served, as QueueStats returns it.
+	VirtQueues map[string]virtio.QueueStats
 }
 
 // Run starts every vCPU and returns when the guest powers off, resets or
@@ -154,6 +157,7 @@ func (v *VM) Run(ctx context.Context) (res Result, err error) {
 	}
 	res.UnhandledPIO = v.buses.PIO.Unhandled()
 	res.UnhandledMMIO = v.buses.MMIO.Unhandled()
+	res.VirtQueues = v.QueueStats()
 	return res, err
 }
 

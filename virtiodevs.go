@@ -23,14 +23,14 @@ type closableDevice interface {
 // names them the same way every boot: the rng, the console if asked, the
 // disks (vda, vdb, ...), then the NICs (eth0, eth1, ...).
 func (v *VM) wireVirtio() error {
-	if err := v.addVirtio(rng.New(), nil); err != nil {
+	if err := v.addVirtio("rng", rng.New(), nil); err != nil {
 		return fmt.Errorf("virtio-rng: %w", err)
 	}
 	if v.cfg.ConsoleDevice == VirtioConsole {
 		in := newInputQueue()
 		v.consoleIn = in
 		c := console.New(in, v.cfg.Console)
-		if err := v.addVirtio(c, closers(c, in)); err != nil {
+		if err := v.addVirtio("console", c, closers(c, in)); err != nil {
 			return fmt.Errorf("virtio-console: %w", err)
 		}
 	}
@@ -39,7 +39,7 @@ func (v *VM) wireVirtio() error {
 		if err != nil {
 			return fmt.Errorf("disk[%d]: %w", i, err)
 		}
-		if err := v.addVirtio(dev, dev); err != nil {
+		if err := v.addVirtio(fmt.Sprintf("disk%d", i), dev, dev); err != nil {
 			return fmt.Errorf("disk[%d] %q: %w", i, d.Path, err)
 		}
 	}
@@ -48,7 +48,7 @@ func (v *VM) wireVirtio() error {
 		if err != nil {
 			return fmt.Errorf("net[%d]: %w", i, err)
 		}
-		if err := v.addVirtio(dev, dev); err != nil {
+		if err := v.addVirtio(fmt.Sprintf("net%d", i), dev, dev); err != nil {
 			return fmt.Errorf("net[%d] tap %s: %w", i, n.Tap, err)
 		}
 	}
@@ -56,14 +56,37 @@ func (v *VM) wireVirtio() error {
 }
 
 // addVirtio adds dev behind a virtio-pci transport; backend, if any, is
-// closed after the transport has reset the device at teardown.
-func (v *VM) addVirtio(dev virtio.Device, backend io.Closer) error {
+// closed after the transport has reset the device at teardown. name is the
+// device's in QueueStats.
+func (v *VM) addVirtio(name string, dev virtio.Device, backend io.Closer) error {
 	if backend != nil {
 		// closers run last-added first: the transport's reset before this.
 		v.closers = append(v.closers, backend)
 	}
-	_, err := v.addVirtioDevice(dev)
-	return err
+	t, err := v.addVirtioDevice(dev)
+	if err != nil {
+		return err
+	}
+	v.virtio = append(v.virtio, namedTransport{name, t})
+	return nil
+}
+
+type namedTransport struct {
+	name string
+	t    *virtio.PCI
+}
+
+// QueueStats returns what each virtqueue served so far, keyed by device and
+// queue index ("net0.q1" is the first NIC's transmit queue, "disk0.q0" the
+// first disk's). Safe to call at any time, also after Close.
+func (v *VM) QueueStats() map[string]virtio.QueueStats {
+	m := map[string]virtio.QueueStats{}
+	for _, d := range v.virtio {
+		for i, s := range d.t.QueueStats() {
+			m[fmt.Sprintf("%s.q%d", d.name, i)] = s
+		}
+	}
+	return m
 }
 
 // closers closes each in order.

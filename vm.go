@@ -41,6 +41,8 @@ type VM struct {
 	consoleIn *inputQueue
 	// closers stop the devices before the VM goes, last added first.
 	closers []io.Closer
+	// virtio names each virtio transport for QueueStats: "net0", "disk1".
+	virtio []namedTransport
 
 	// events carries guest requests to end the VM from device callbacks.
 	events chan devices.Event

@@ -80,7 +80,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringArrayVar(&f.nets, "net", nil, "attach a virtio NIC on a tap device, `SPEC` being tap=NAME[,mac=MAC]; repeat for more")
 	fs.StringVar(&f.console, "console", "serial", "guest console: serial (COM1, the guest's ttyS0) or virtio (virtio-console, hvc0)")
 	fs.StringVar(&f.cfg.KVMDevice, "kvm", govmm.DefaultKVMDevice, "KVM device `PATH`")
-	fs.StringVar(&f.statsPath, "stats", "", "write KVM exit statistics as JSON to `FILE` when the VM ends, and on SIGUSR1 while it runs")
+	fs.StringVar(&f.statsPath, "stats", "", "write KVM exit statistics and each virtqueue's kicks, chains and interrupts as JSON to `FILE` when the VM ends, and on SIGUSR1 while it runs")
 	fs.BoolVar(&f.debug, "debug", false, "report guest accesses to ports and addresses that have no device")
 	fs.Usage = func() { fmt.Fprintf(stderr, runHelp, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {

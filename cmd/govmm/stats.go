@@ -8,17 +8,19 @@ import (
 
 	"github.com/govmm/govmm"
 	"github.com/govmm/govmm/devices"
+	"github.com/govmm/govmm/devices/virtio"
 )
 
 // statsFile is what --stats writes: KVM's statistics summed over vCPUs under
 // their KVM names, and the exits govmm served itself.
 type statsFile struct {
-	Reason        string                    `json:"reason"`
-	Detail        string                    `json:"detail"`
-	KVM           map[string]uint64         `json:"kvm"`
-	UserExits     map[string]uint64         `json:"user_exits"`
-	UnhandledPIO  []devices.UnhandledAccess `json:"unhandled_pio,omitempty"`
-	UnhandledMMIO []devices.UnhandledAccess `json:"unhandled_mmio,omitempty"`
+	Reason        string                       `json:"reason"`
+	Detail        string                       `json:"detail"`
+	KVM           map[string]uint64            `json:"kvm"`
+	UserExits     map[string]uint64            `json:"user_exits"`
+	Queues        map[string]virtio.QueueStats `json:"virtqueues,omitempty"`
+	UnhandledPIO  []devices.UnhandledAccess    `json:"unhandled_pio,omitempty"`
+	UnhandledMMIO []devices.UnhandledAccess    `json:"unhandled_mmio,omitempty"`
 }
 
 func writeStats(path string, res govmm.Result) error {
@@ -29,6 +31,7 @@ func writeStats(path string, res govmm.Result) error {
 		UserExits:     userExits(res.UserExits),
 		UnhandledPIO:  res.UnhandledPIO,
 		UnhandledMMIO: res.UnhandledMMIO,
+		Queues:        res.VirtQueues,
 	})
 }
 
@@ -38,7 +41,7 @@ func writeRunningStats(path string, vm *govmm.VM) error {
 	if err != nil {
 		return err
 	}
-	return writeStatsFile(path, statsFile{Reason: "running", KVM: kvmStats, UserExits: userExits(user)})
+	return writeStatsFile(path, statsFile{Reason: "running", KVM: kvmStats, UserExits: userExits(user), Queues: vm.QueueStats()})
 }
 
 func userExits(u govmm.UserExits) map[string]uint64 {

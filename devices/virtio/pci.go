@@ -91,6 +91,7 @@ type PCI struct {
 	offered uint64
 	maxSize []uint16
 	kicks   []*eventfd.EventFD
+	counts  []QueueCounters // one per queue, kept across resets
 
 	// lifeMu serializes the driver's writes to the common configuration,
 	// which may reset or activate the Device. It is taken before mu and
@@ -125,6 +126,7 @@ func NewPCI(dev Device, mem *memory.RAM, cfg PCIConfig) (*PCI, error) {
 		t.log = slog.Default()
 	}
 	t.common.queues = make([]queueState, len(t.maxSize))
+	t.counts = make([]QueueCounters, len(t.maxSize))
 	nvec := 0
 	if t.msi != nil {
 		nvec = len(t.maxSize) + 1
@@ -254,4 +256,22 @@ func (t *PCI) closeKicks() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// QueueStats is what one queue served since the VM started.
+type QueueStats struct {
+	Kicks      uint64 `json:"kicks"`
+	Chains     uint64 `json:"chains"`
+	Interrupts uint64 `json:"interrupts"`
+}
+
+// QueueStats returns each queue's counts, by queue index; safe from any
+// goroutine.
+func (t *PCI) QueueStats() []QueueStats {
+	s := make([]QueueStats, len(t.counts))
+	for i := range t.counts {
+		c := &t.counts[i]
+		s[i] = QueueStats{Kicks: c.Kicks.Load(), Chains: c.Chains.Load(), Interrupts: c.Interrupts.Load()}
+	}
+	return s
 }

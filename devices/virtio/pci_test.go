@@ -461,3 +461,22 @@ func TestNewPCIErrors(t *testing.T) {
 		}
 	}
 }
+
+// QueueStats counts per queue through the transport, and the counts outlive
+// a driver reset (they are the VM's, not the device's).
+func TestPCIQueueStats(t *testing.T) {
+	dev := newFakeDev()
+	g := newGuest(t, dev, guestOpts{})
+	g.probe(virtio.FeatureVersion1)
+	g.interruptQueue(1)
+	g.reset()
+	g.probe(virtio.FeatureVersion1)
+	g.interruptQueue(1)
+	s := g.p.QueueStats()
+	if len(s) != len(dev.sizes) {
+		t.Fatalf("%d queue stats for %d queues", len(s), len(dev.sizes))
+	}
+	if want := (virtio.QueueStats{Interrupts: 2}); s[1] != want || s[0] != (virtio.QueueStats{}) {
+		t.Errorf("QueueStats() = %+v, want queue 1 %+v and queue 0 zero", s, want)
+	}
+}

@@ -404,3 +404,31 @@ func runWorker(t *testing.T, tq testQueue) {
 		t.Fatalf("worker ended with %v", err)
 	}
 }
+
+// The counters say what the queue served: every notification the eventfd
+// added up, every chain popped, every interrupt actually sent.
+func TestQueueCounts(t *testing.T) {
+	tq := newTestQueue(t, 8, FeatureRingEventIdx)
+	var c QueueCounters
+	tq.CountInto(&c)
+	for range 3 { // three notifications before the worker wakes: one read
+		if err := tq.kick.Write(1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tq.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	pushOne(t, tq)
+	tq.Notify() // used_event 0 is passed: an interrupt
+	tq.drv.setUsedEvent(5)
+	pushOne(t, tq)
+	tq.Notify()                                   // 1 -> 2 does not pass 5: none
+	if _, ok, err := tq.Pop(); ok || err != nil { // an empty ring counts nothing
+		t.Fatalf("Pop() = %v, %v; want empty", ok, err)
+	}
+	got := [3]uint64{c.Kicks.Load(), c.Chains.Load(), c.Interrupts.Load()}
+	if want := [3]uint64{3, 2, 1}; got != want {
+		t.Errorf("kicks, chains, interrupts = %v, want %v", got, want)
+	}
+}

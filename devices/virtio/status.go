@@ -89,6 +89,7 @@ func (t *PCI) activate(a *activation) {
 			t.broken(fmt.Errorf("set up queue %d: %w", i, err))
 			return
 		}
+		q.CountInto(&t.counts[i])
 		queues[i] = q
 	}
 	err := t.dev.Activate(Activation{Mem: t.mem, Features: a.features, Queues: queues, ConfigChanged: t.configChanged})

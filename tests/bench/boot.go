@@ -186,6 +186,9 @@ func quitAfterPoweroff(q *qmpClient) error {
 // served (port I/O and MMIO on its buses), as opposed to those KVM handled.
 const userExitPrefix = "govmm_user_"
 
+// virtqueuePrefix marks govmm's virtqueue counters in govmmStats's map.
+const virtqueuePrefix = "virtqueue "
+
 // govmmStats has govmm write its --stats file (SIGUSR1) and reads it back.
 // The file is renamed into place, so it is whole once it exists.
 func govmmStats(ctx context.Context, pid int, path string) (map[string]uint64, error) {
@@ -200,8 +203,9 @@ func govmmStats(ctx context.Context, pid int, path string) (map[string]uint64, e
 		data, err := os.ReadFile(path)
 		if err == nil {
 			var f struct {
-				KVM  map[string]uint64 `json:"kvm"`
-				User map[string]uint64 `json:"user_exits"`
+				KVM    map[string]uint64            `json:"kvm"`
+				User   map[string]uint64            `json:"user_exits"`
+				Queues map[string]map[string]uint64 `json:"virtqueues"`
 			}
 			if err := json.Unmarshal(data, &f); err != nil {
 				return nil, fmt.Errorf("govmm --stats file: %w", err)
@@ -212,6 +216,12 @@ func govmmStats(ctx context.Context, pid int, path string) (map[string]uint64, e
 			// The exits govmm served itself, beside KVM's own counters.
 			for k, v := range f.User {
 				f.KVM[userExitPrefix+k] = v
+			}
+			// And what each virtqueue served: "virtqueue net0.q1 kicks".
+			for q, counts := range f.Queues {
+				for k, v := range counts {
+					f.KVM[fmt.Sprintf("%s%s %s", virtqueuePrefix, q, k)] = v
+				}
 			}
 			return f.KVM, nil
 		}

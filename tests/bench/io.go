@@ -92,6 +92,9 @@ type phaseResult struct {
 	// userExits are the exits the VMM served itself, where it says (govmm).
 	userExits uint64
 	hasUser   bool
+
+	// kvm is how much each of KVM's vCPU statistics grew (-exit-detail).
+	kvm map[string]uint64
 }
 
 // prepareIO makes the disk image and the tap the runs share.
@@ -257,7 +260,12 @@ func measure(pid int, stats func() (map[string]uint64, error), f func() (time.Du
 		return phaseResult{}, err
 	}
 	user := func(m map[string]uint64) uint64 { return m[userExitPrefix+"pio"] + m[userExitPrefix+"mmio"] }
-	r := phaseResult{wall: wall, exits: after["exits"] - before["exits"], cpu: cpu1 - cpu0, latency: lat}
+	r := phaseResult{wall: wall, exits: after["exits"] - before["exits"], cpu: cpu1 - cpu0, latency: lat, kvm: map[string]uint64{}}
+	for k, v := range after {
+		if !strings.HasPrefix(k, userExitPrefix) && v > before[k] {
+			r.kvm[k] = v - before[k]
+		}
+	}
 	if _, ok := after[userExitPrefix+"pio"]; ok {
 		r.userExits = user(after) - user(before)
 		r.hasUser = true

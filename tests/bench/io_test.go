@@ -50,3 +50,28 @@ func TestIOTargetsCompareGovmmWithQEMU(t *testing.T) {
 		}
 	}
 }
+
+// -exit-detail: every statistic either system grew, per MiB of the phase;
+// one a system lacks (govmm's virtqueue counters under QEMU) counts as 0.
+func TestExitDetailPerMiB(t *testing.T) {
+	c := &config{ioRuns: 1, ioMiB: 64}
+	gov, qemu := ioSample(time.Second, 0, true), ioSample(time.Second, 0, false)
+	for _, ph := range phases {
+		g, q := gov.io[ph.name], qemu.io[ph.name]
+		g.kvm = map[string]uint64{"halt_exits": 128, virtqueuePrefix + "net0.q1 kicks": 640}
+		q.kvm = map[string]uint64{"halt_exits": 64}
+		gov.io[ph.name], qemu.io[ph.name] = g, q
+	}
+	var b bytes.Buffer
+	printExitDetail(&b, c, []result{{name: "govmm", samples: []sample{gov}}, {name: "qemu", samples: []sample{qemu}}})
+	out := strings.Join(strings.Fields(b.String()), " ")
+	for _, want := range []string{
+		"Per MiB, TCP guest→host:",
+		"halt_exits 2.0 1.0",
+		"virtqueue net0.q1 kicks 10.0 0.0",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 )
 
 // ioMetric is a row of the I/O table; higherIsBetter says which way the
@@ -97,5 +99,27 @@ func printIOTargets(w io.Writer, c *config, results []result) {
 			met = g.med >= q.med
 		}
 		fmt.Fprintf(w, "  %s: %s (%s "+m.format+", %s "+m.format+")\n", m.label, verdict(met), gov.name, g.med, qemu.name, q.med)
+	}
+}
+
+// printExitDetail shows, for each throughput phase, every KVM statistic that
+// grew, per MiB moved: which kinds of exits one system takes more of.
+func printExitDetail(w io.Writer, c *config, results []result) {
+	for _, p := range throughputPhases {
+		per := mib(mustPhase(p.name).bytes(c))
+		names := map[string]bool{}
+		for _, r := range results {
+			for _, s := range r.samples {
+				for k := range s.io[p.name].kvm {
+					names[k] = true
+				}
+			}
+		}
+		var ms []metric
+		for _, k := range slices.Sorted(maps.Keys(names)) {
+			ms = append(ms, metric{k, "%.1f", func(s sample) float64 { return float64(s.io[p.name].kvm[k]) / per }})
+		}
+		fmt.Fprintf(w, "\nPer MiB, %s: KVM's vCPU statistics and govmm's virtqueue counts (median over runs)\n", p.label)
+		writeTable(w, results, ms, "runs ok", c.ioRuns)
 	}
 }

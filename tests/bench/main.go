@@ -47,6 +47,7 @@ type config struct {
 
 	// The I/O benchmark; ioRuns 0 skips it.
 	ioRuns, ioMiB, ioOps, ioDepth, ioEchoes int
+	exitDetail                              bool // print KVM's statistics per MiB for each phase
 }
 
 func main() {
@@ -80,6 +81,9 @@ func main() {
 		fmt.Println()
 		printIOTable(os.Stdout, cfg, ioResults)
 		printIOTargets(os.Stdout, cfg, ioResults)
+		if cfg.exitDetail {
+			printExitDetail(os.Stdout, cfg, ioResults)
+		}
 		if n > 0 {
 			fmt.Fprintf(os.Stderr, "bench: %d of %d I/O runs failed (see above)\n", n, cfg.ioRuns*len(ioResults))
 		}
@@ -106,6 +110,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.ioOps, "io-ops", 4000, "4 KiB random reads")
 	fs.IntVar(&c.ioDepth, "io-depth", 8, "random reads in flight at once")
 	fs.IntVar(&c.ioEchoes, "io-echoes", 1000, "TCP 1-byte round trips for the latency phase")
+	fs.BoolVar(&c.exitDetail, "exit-detail", false, "also print, per MiB of each throughput phase, each KVM vCPU statistic and each govmm virtqueue count (kicks, chains, interrupts): which exits differ, and why")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

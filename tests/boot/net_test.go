@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"hash"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -136,7 +139,8 @@ func TestTwoNICs(t *testing.T) {
 	hostTap(t, "gvtap2", "10.79.0.1/24")
 	a := serveReceive(t, "10.78.0.1", 5003, 4)
 	b := serveReceive(t, "10.79.0.1", 5004, 4)
-	o := bootWith(t, e, []string{"--net", "tap=gvtap1,mac=52:54:00:00:78:02", "--net", "tap=gvtap2,mac=52:54:00:00:79:02"},
+	stats := filepath.Join(t.TempDir(), "stats.json")
+	o := bootWith(t, e, []string{"--net", "tap=gvtap1,mac=52:54:00:00:78:02", "--net", "tap=gvtap2,mac=52:54:00:00:79:02", "--stats", stats},
 		"govmm.check=net=eth0:10.78.0.2/24,net=eth1:10.79.0.2/24,tcpsend=10.78.0.1:5003:4,tcpsend=10.79.0.1:5004:4")
 	wantField(t, passed(t, o, "net=eth0:10.78.0.2/24"), "mac", "52:54:00:00:78:02")
 	wantField(t, passed(t, o, "net=eth1:10.79.0.2/24"), "mac", "52:54:00:00:79:02")
@@ -147,6 +151,37 @@ func TestTwoNICs(t *testing.T) {
 			t.Errorf("port %d: host received sha256 %s, want %s", tr.port, got, want)
 		}
 	}
+	// --stats counts each NIC's transmit queue (q1): a 4 MiB stream is at
+	// least 64 frames of at most 64 KiB, each a chain, and the guest must
+	// have kicked at least once.
+	queues := readStats(t, stats).Queues
+	for _, q := range []string{"net0.q1", "net1.q1"} {
+		c, ok := queues[q]
+		if !ok || c.Chains < 64 || c.Kicks == 0 || c.Interrupts > c.Chains {
+			t.Errorf("--stats virtqueue %s = %+v (present %v): want at least 64 chains, a kick, no more interrupts than chains", q, c, ok)
+		}
+	}
+}
+
+// statsFile is the part of govmm's --stats file the tests read.
+type statsFile struct {
+	Reason string `json:"reason"`
+	Queues map[string]struct {
+		Kicks, Chains, Interrupts uint64
+	} `json:"virtqueues"`
+}
+
+func readStats(t *testing.T, path string) statsFile {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("--stats file: %v", err)
+	}
+	var s statsFile
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatalf("--stats file: %v\n%s", err, data)
+	}
+	return s
 }
 
 // Without CAP_NET_ADMIN govmm cannot create the tap it was given: it says so
