@@ -12,6 +12,9 @@ export GOVMM_CACHE := $(CACHE)
 APT_PACKAGES := qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd gcc libc6-dev
 GUEST_TREE := $(CACHE)/kernel-cloud
 SANDBOX_TREE := $(CACHE)/kernel-std
+# The sandbox's own QEMU, from bookworm-backports (tests/fetch-qemu.sh says why).
+SANDBOX_QEMU := $(CACHE)/qemu-sandbox
+SANDBOX := bin/sandbox -qemu-tree $(SANDBOX_QEMU) -kernel-tree $(SANDBOX_TREE)
 KERNEL := $(GUEST_TREE)/vmlinuz
 INITRD := $(CACHE)/guest/initramfs.cpio.gz
 GUEST_INIT := $(CACHE)/guest/init
@@ -68,8 +71,11 @@ $(GUEST_TREE)/.package: | deps
 $(SANDBOX_TREE)/.package: | deps
 	tests/fetch-kernel.sh linux-image-amd64 $(SANDBOX_TREE)
 
+$(SANDBOX_QEMU)/.packages: | deps
+	tests/fetch-qemu.sh $(SANDBOX_QEMU)
+
 kernel: $(GUEST_TREE)/.package
-sandbox-kernel: $(SANDBOX_TREE)/.package
+sandbox-kernel: $(SANDBOX_TREE)/.package $(SANDBOX_QEMU)/.packages
 
 $(GUEST_INIT): $(GUEST_SOURCES)
 	@mkdir -p $(dir $@)
@@ -126,7 +132,7 @@ boot-test: build kernel sandbox-kernel initramfs rootfs
 	else \
 		echo "== boot tests inside the nested-KVM sandbox (QEMU TCG with SVM, Debian kernel, / over 9p)"; \
 		state=$$(mktemp -d -t govmm-boot-state.XXXXXX); \
-		bin/sandbox -timeout 45m -retries 2 -- env $(BOOT_ENV) GOVMM_BOOT_STATE=$$state tests/boot-tests.sh; \
+		$(SANDBOX) -timeout 45m -retries 2 -- env $(BOOT_ENV) GOVMM_BOOT_STATE=$$state tests/boot-tests.sh; \
 		status=$$?; rm -rf "$$state"; exit $$status; \
 	fi
 
@@ -141,7 +147,7 @@ demo: build kernel sandbox-kernel initramfs
 	else \
 		echo "== no usable /dev/kvm here: running the demo inside the nested-KVM sandbox (everything is emulated, expect a slow boot)"; \
 		echo "== a shell in the guest; poweroff or Ctrl-A x ends it"; \
-		eval bin/sandbox -interactive -- bin/govmm $$args || status=$$?; \
+		eval $(SANDBOX) -interactive -- bin/govmm $$args || status=$$?; \
 	fi; \
 	case $${status:-0} in \
 		0|5) echo "== demo over";; \
@@ -153,12 +159,12 @@ bench: build kernel sandbox-kernel initramfs
 		bin/bench -runs $(BENCH_RUNS) -exit-detail -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
 	else \
 		echo "== benchmark inside the nested-KVM sandbox: compare ratios, not absolute times"; \
-		bin/sandbox -- bin/bench -runs $(BENCH_RUNS) -exit-detail -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
+		$(SANDBOX) -- bin/bench -runs $(BENCH_RUNS) -exit-detail -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
 	fi
 
 clean:
 	rm -rf bin
 
-# Also forget the cached kernels, images and sandbox (not the .deb files).
+# Also forget the cached kernels, QEMU, images and sandbox (not the .deb files).
 distclean: clean
-	rm -rf $(GUEST_TREE) $(SANDBOX_TREE) $(CACHE)/guest $(CACHE)/sandbox
+	rm -rf $(GUEST_TREE) $(SANDBOX_TREE) $(SANDBOX_QEMU) $(CACHE)/guest $(CACHE)/sandbox

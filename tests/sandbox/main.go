@@ -28,6 +28,7 @@ import (
 const exitSandboxFailed = 125
 
 type options struct {
+	qemuTree    string // unpacked QEMU packages; "" for the system's QEMU
 	kernelTree  string
 	kvmAMD      string // kvm-amd's module parameters
 	busybox     string
@@ -79,6 +80,8 @@ func parseFlags(args []string) (*options, error) {
 	home, _ := os.UserHomeDir()
 	o := &options{}
 	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
+	fs.StringVar(&o.qemuTree, "qemu-tree", filepath.Join(home, ".cache/govmm/qemu-sandbox"),
+		"unpacked QEMU from Debian bookworm-backports (tests/fetch-qemu.sh DIR, or make sandbox-qemu); \"\" runs the system's qemu-system-x86_64, whose SVM emulation (QEMU 7.2) wedges nested guests")
 	fs.StringVar(&o.kernelTree, "kernel-tree", filepath.Join(home, ".cache/govmm/kernel-std"), "unpacked Debian linux-image package for the sandbox (boot/vmlinuz-*, lib/modules/*)")
 	fs.StringVar(&o.busybox, "busybox", "/bin/busybox", "static busybox (Debian busybox-static)")
 	fs.StringVar(&o.cacheDir, "cache", filepath.Join(home, ".cache/govmm/sandbox"), "where the sandbox's initramfs is cached")
@@ -104,6 +107,10 @@ func parseFlags(args []string) (*options, error) {
 }
 
 func run(o *options, deadline time.Time) (int, error) {
+	qemu, qemuDirs, err := findQEMU(o.qemuTree)
+	if err != nil {
+		return 0, err
+	}
 	kernel, err := findKernel(o.kernelTree)
 	if err != nil {
 		return 0, err
@@ -127,14 +134,14 @@ func run(o *options, deadline time.Time) (int, error) {
 	ctx, stall := context.WithCancelCause(ctx)
 	defer stall(nil)
 	go watchHeartbeat(ctx, filepath.Join(dir, "heartbeat"), stall)
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", qemuArgs(o, kernel, initrd, dir)...)
+	cmd := exec.CommandContext(ctx, qemu, append(qemuDirs, qemuArgs(o, kernel, initrd, dir)...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if !o.interactive {
 		cmd.Stdin = nil
 	}
 	start := time.Now()
 	if err := cmd.Run(); err != nil && ctx.Err() == nil {
-		return 0, fmt.Errorf("qemu-system-x86_64: %w (install it with: apt-get install qemu-system-x86)", err)
+		return 0, fmt.Errorf("%s: %w", qemu, err)
 	}
 	if errors.Is(context.Cause(ctx), errStalled) {
 		return 0, fmt.Errorf("%w: %v after %v", errSandboxDied, errStalled, time.Since(start).Round(time.Second))
@@ -202,6 +209,24 @@ func qemuArgs(o *options, kernel, initrd, dir string) []string {
 		// without a word on the console; this log says so.
 		"-d", "guest_errors", "-D", qemuLog(dir),
 	}
+}
+
+// findQEMU returns the QEMU binary and the -L options for its firmware: from
+// tree, an unpacked set of Debian packages, or the system's when tree is "".
+func findQEMU(tree string) (string, []string, error) {
+	if tree == "" {
+		q, err := exec.LookPath("qemu-system-x86_64")
+		if err != nil {
+			return "", nil, fmt.Errorf("%w (install it with: apt-get install qemu-system-x86)", err)
+		}
+		return q, nil, nil
+	}
+	q := filepath.Join(tree, "usr/bin/qemu-system-x86_64")
+	if _, err := os.Stat(q); err != nil {
+		return "", nil, fmt.Errorf("no sandbox QEMU: %w (unpack it with: tests/fetch-qemu.sh %s, or make sandbox-qemu)", err, tree)
+	}
+	// Its own firmware first: the system's may be older or missing.
+	return q, []string{"-L", filepath.Join(tree, "usr/share/qemu"), "-L", filepath.Join(tree, "usr/share/seabios")}, nil
 }
 
 // readStatus returns the command's exit status that the sandbox's init wrote.
