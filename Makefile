@@ -52,7 +52,7 @@ DEMO_CPUS ?= 2
 BOOT_ENV := GOVMM_BIN=$(CURDIR)/bin/govmm GOVMM_KERNEL=$(KERNEL) GOVMM_INITRD=$(INITRD) \
 	GOVMM_PAYLOAD_SHA256_FILE=$(INITRD).payload.sha256 GOVMM_ROOTFS=$(ROOTFS) GOVMM_REQUIRE_KVM=1
 
-.PHONY: all deps kernel sandbox-kernel initramfs rootfs build unit fuzz-smoke boot-test test demo bench fuzz clean distclean
+.PHONY: all deps kernel sandbox-kernel sandbox-qemu initramfs rootfs build unit fuzz-smoke boot-test test demo bench fuzz clean distclean
 
 all: build
 
@@ -75,7 +75,8 @@ $(SANDBOX_QEMU)/.packages: | deps
 	tests/fetch-qemu.sh $(SANDBOX_QEMU)
 
 kernel: $(GUEST_TREE)/.package
-sandbox-kernel: $(SANDBOX_TREE)/.package $(SANDBOX_QEMU)/.packages
+sandbox-kernel: $(SANDBOX_TREE)/.package
+sandbox-qemu: $(SANDBOX_QEMU)/.packages
 
 $(GUEST_INIT): $(GUEST_SOURCES)
 	@mkdir -p $(dir $@)
@@ -125,7 +126,7 @@ fuzz:
 # KVM can run them. They never skip here: GOVMM_REQUIRE_KVM=1. In the
 # sandbox, a run whose sandbox kernel dies resumes where it was (twice at
 # most) from what GOVMM_BOOT_STATE recorded; 45 minutes bound it all.
-boot-test: build kernel sandbox-kernel initramfs rootfs
+boot-test: build kernel sandbox-kernel sandbox-qemu initramfs rootfs
 	@if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe; then \
 		echo "== boot tests on this machine's /dev/kvm"; \
 		env $(BOOT_ENV) tests/boot-tests.sh; \
@@ -138,7 +139,7 @@ boot-test: build kernel sandbox-kernel initramfs rootfs
 
 test: unit fuzz-smoke boot-test
 
-demo: build kernel sandbox-kernel initramfs
+demo: build kernel sandbox-kernel sandbox-qemu initramfs
 	@args="run --kernel $(KERNEL) --initrd $(INITRD) --memory $(DEMO_MEMORY) --cpus $(DEMO_CPUS) \
 		--cmdline 'console=ttyS0 reboot=k,panic_warm panic=-1 quiet govmm.exit=shell'"; \
 	if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe >/dev/null; then \
@@ -154,7 +155,7 @@ demo: build kernel sandbox-kernel initramfs
 		*) echo "== govmm exited with status $$status (see govmm run --help)"; exit $$status;; \
 	esac
 
-bench: build kernel sandbox-kernel initramfs
+bench: build kernel sandbox-kernel sandbox-qemu initramfs
 	@if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe >/dev/null; then \
 		bin/bench -runs $(BENCH_RUNS) -exit-detail -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
 	else \

@@ -81,7 +81,7 @@ func parseFlags(args []string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
 	fs.StringVar(&o.qemuTree, "qemu-tree", filepath.Join(home, ".cache/govmm/qemu-sandbox"),
-		"unpacked QEMU from Debian bookworm-backports (tests/fetch-qemu.sh DIR, or make sandbox-qemu); \"\" runs the system's qemu-system-x86_64, whose SVM emulation (QEMU 7.2) wedges nested guests")
+		"unpacked QEMU from Debian bookworm-backports (tests/fetch-qemu.sh DIR, or make sandbox-qemu); \"\" runs the system's qemu-system-x86_64 (bookworm's QEMU 7.2, slower under nested I/O)")
 	fs.StringVar(&o.kernelTree, "kernel-tree", filepath.Join(home, ".cache/govmm/kernel-std"), "unpacked Debian linux-image package for the sandbox (boot/vmlinuz-*, lib/modules/*)")
 	fs.StringVar(&o.busybox, "busybox", "/bin/busybox", "static busybox (Debian busybox-static)")
 	fs.StringVar(&o.cacheDir, "cache", filepath.Join(home, ".cache/govmm/sandbox"), "where the sandbox's initramfs is cached")
