@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/govmm/govmm/memory"
 )
@@ -73,20 +74,41 @@ func readDesc(mem *memory.RAM, table memory.GuestAddress, i uint16) (desc, error
 type chainWalker struct {
 	mem      *memory.RAM
 	size     uint16
-	indirect bool // VIRTIO_F_INDIRECT_DESC was negotiated
-	budget   int  // buffers the chain may still hold
-	writable bool // a device-writable buffer was seen
-	chain    Chain
+	indirect bool     // VIRTIO_F_INDIRECT_DESC was negotiated
+	budget   int      // buffers the chain may still hold
+	writable bool     // a device-writable buffer was seen
+	bufs     []Buffer // the non-empty buffers so far: readable ones, then writable ones
+	readable int      // how many of bufs are device-readable
 }
 
 // readChain validates the chain that starts at descriptor head of the table at
 // table (virtio 1.2 §2.7.5). The table must lie in guest RAM.
 func readChain(mem *memory.RAM, table memory.GuestAddress, size, head uint16, indirect bool) (Chain, error) {
-	w := chainWalker{mem: mem, size: size, indirect: indirect, budget: int(size), chain: Chain{Head: head}}
-	if err := w.walk(table, head); err != nil {
-		return Chain{}, fmt.Errorf("chain at head %d: %w", head, err)
+	c, _, err := readChainWith(nil, mem, table, size, head, indirect)
+	return c, err
+}
+
+// readChainWith is readChain collecting the buffers in scratch, which it
+// returns for the next call: a chain of hundreds of buffers then costs one
+// allocation, not one per doubling.
+func readChainWith(scratch []Buffer, mem *memory.RAM, table memory.GuestAddress, size, head uint16, indirect bool) (Chain, []Buffer, error) {
+	w := chainWalker{mem: mem, size: size, indirect: indirect, budget: int(size), bufs: scratch[:0]}
+	err := w.walk(table, head)
+	scratch = w.bufs[:0]
+	if err != nil {
+		return Chain{}, scratch, fmt.Errorf("chain at head %d: %w", head, err)
 	}
-	return w.chain, nil
+	c := Chain{Head: head}
+	if len(w.bufs) > 0 {
+		all := slices.Clone(w.bufs)
+		if w.readable > 0 {
+			c.Readable = all[:w.readable:w.readable]
+		}
+		if w.readable < len(all) {
+			c.Writable = all[w.readable:]
+		}
+	}
+	return c, scratch, nil
 }
 
 func (w *chainWalker) walk(table memory.GuestAddress, i uint16) error {
@@ -173,12 +195,12 @@ func (w *chainWalker) add(d desc) error {
 	if _, err := w.mem.Slice(b.Addr, uint64(b.Len)); err != nil {
 		return fmt.Errorf("buffer: %w", err)
 	}
-	switch {
-	case b.Len == 0:
-	case write:
-		w.chain.Writable = append(w.chain.Writable, b)
-	default:
-		w.chain.Readable = append(w.chain.Readable, b)
+	if b.Len == 0 {
+		return nil
+	}
+	w.bufs = append(w.bufs, b)
+	if !write {
+		w.readable++
 	}
 	return nil
 }

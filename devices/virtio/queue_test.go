@@ -3,6 +3,7 @@ package virtio
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,28 @@ func TestPopPushRoundTrip(t *testing.T) {
 	}
 	if _, ok, err := tq.Pop(); ok || err != nil {
 		t.Errorf("second Pop() = %v, %v; want empty", ok, err)
+	}
+}
+
+// A device may hold chains while it pops more (the net receiver does): the
+// buffers the queue reuses between chains must not show through.
+func TestHeldChainsKeepTheirBuffers(t *testing.T) {
+	tq := newTestQueue(t, 16, 0)
+	tq.drv.add(readable("a"), writable(2), writable(3))
+	first := tq.mustPop(t)
+	want := slices.Clone(first.Writable)
+	tq.drv.add(writable(7), writable(8), writable(9), writable(10))
+	second := tq.mustPop(t)
+	if !slices.Equal(first.Writable, want) || len(first.Readable) != 1 || first.Readable[0].Len != 1 {
+		t.Fatalf("first chain changed to %+v after popping %+v", first, second)
+	}
+	if len(second.Readable) != 0 || len(second.Writable) != 4 || second.Writable[3].Len != 10 {
+		t.Fatalf("second chain = %+v, want four writable buffers", second)
+	}
+	// Appending to one list must not write into the other.
+	_ = append(first.Readable, Buffer{Len: 99})
+	if first.Writable[0] != want[0] {
+		t.Fatalf("appending to Readable overwrote Writable: %+v", first.Writable)
 	}
 }
 

@@ -102,7 +102,7 @@ func FuzzBlockRequest(f *testing.F) {
 		if err == nil {
 			checkRequest(t, c, req)
 		}
-		if _, err := d.serve(mem, c, lim); err != nil {
+		if _, err := d.serve(mem, c, lim, &scratch{}); err != nil {
 			return
 		}
 		if fi, err := os.Stat(path); err != nil || fi.Size() != fuzzSectors*SectorSize {

@@ -62,14 +62,14 @@ func openDisk(t testing.TB, opts Options) *Device {
 
 // rig is an activated disk with a mock driver on each queue.
 type rig struct {
-	t    *testing.T
+	t    testing.TB
 	dev  *Device
 	mem  *memory.RAM
 	drvs []*virtiotest.Driver
 }
 
 // start activates d with nq queues and every offered feature accepted.
-func start(t *testing.T, d *Device, nq int) *rig {
+func start(t testing.TB, d *Device, nq int) *rig {
 	t.Helper()
 	r := &rig{t: t, dev: d, mem: virtiotest.NewRAM(t, 64*memory.MiB)}
 	queues := make([]*virtio.Queue, NumQueues)

@@ -161,7 +161,7 @@ func TestHostSlicesMergesGuestContiguousBuffers(t *testing.T) {
 		{Addr: 0x3000, Len: 100},           // apart
 		{Addr: memory.MiB - 512, Len: 512}, // last bytes of RAM
 	}
-	iov, err := hostSlices(mem, bufs)
+	iov, err := appendHostSlices(nil, mem, bufs)
 	if err != nil {
 		t.Fatal(err)
 	}
