@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/govmm/govmm/internal/rawsys"
 )
 
 // HeaderLen is the length of the virtio_net_hdr_v1 in front of every frame
@@ -45,10 +48,16 @@ var (
 // Tap is one open tap interface. Its descriptor is non-blocking and wrapped
 // in an *os.File, so a blocked Read or Writev parks in the Go netpoller and
 // a deadline interrupts it. Safe for one reader and one writer at a time.
+//
+// Reads and writes are raw system calls (package rawsys): the descriptor is
+// non-blocking, and a normal call would wake the Go runtime's monitor thread
+// for nearly every frame.
 type Tap struct {
-	f    *os.File
-	rc   syscall.RawConn
-	name string
+	f      *os.File
+	rc     syscall.RawConn
+	name   string
+	closed atomic.Bool
+	iovecs []unix.Iovec // Writev's, reused; owned by the writer
 }
 
 // Open attaches to the tap interface name, creating it if it does not exist
@@ -127,18 +136,20 @@ func (t *Tap) SetOffload(o Offload) error {
 // deadline passes (os.ErrDeadlineExceeded). The kernel cuts a frame longer
 // than p short without saying so: read into a buffer one byte longer than the
 // longest frame wanted to tell.
-func (t *Tap) Read(p []byte) (int, error) { return t.f.Read(p) }
+func (t *Tap) Read(p []byte) (int, error) { return t.read(p, true) }
 
 // ReadNow is Read without the wait: it returns ErrNoFrame at once when the
 // tap has no frame queued, so a caller can batch what is there.
-func (t *Tap) ReadNow(p []byte) (int, error) {
+func (t *Tap) ReadNow(p []byte) (int, error) { return t.read(p, false) }
+
+func (t *Tap) read(p []byte, wait bool) (int, error) {
 	var n int
 	var err error
 	if rerr := t.rc.Read(func(fd uintptr) bool {
-		n, err = unix.Read(int(fd), p)
-		return true // never park on the poller
+		n, err = rawsys.Read(fd, p)
+		return !wait || err != unix.EAGAIN // EAGAIN: park on the poller
 	}); rerr != nil {
-		return 0, rerr
+		return 0, t.connErr(rerr)
 	}
 	switch {
 	case err == unix.EAGAIN:
@@ -149,6 +160,15 @@ func (t *Tap) ReadNow(p []byte) (int, error) {
 	return n, nil
 }
 
+// connErr is a RawConn's error as os.File's methods report it: os.ErrClosed
+// once Close was called, os.ErrDeadlineExceeded when the deadline passed.
+func (t *Tap) connErr(err error) error {
+	if t.closed.Load() {
+		return fmt.Errorf("tap %q: %w", t.name, os.ErrClosed)
+	}
+	return fmt.Errorf("tap %q: %w", t.name, err)
+}
+
 // ErrNoFrame is ReadNow's answer when no frame is queued.
 var ErrNoFrame = errors.New("no frame queued on the tap")
 
@@ -157,10 +177,10 @@ func (t *Tap) Writev(iov [][]byte) (int, error) {
 	var n int
 	var err error
 	if werr := t.rc.Write(func(fd uintptr) bool {
-		n, err = unix.Writev(int(fd), iov)
+		n, err = rawsys.Writev(fd, iov, &t.iovecs)
 		return err != unix.EAGAIN
 	}); werr != nil {
-		return 0, werr
+		return 0, t.connErr(werr)
 	}
 	if err != nil {
 		return n, fmt.Errorf("tap %q: write: %w", t.name, err)
@@ -173,4 +193,7 @@ func (t *Tap) Writev(iov [][]byte) (int, error) {
 func (t *Tap) SetDeadline(d time.Time) error { return t.f.SetDeadline(d) }
 
 // Close detaches from the interface; a tap that Open created is destroyed.
-func (t *Tap) Close() error { return t.f.Close() }
+func (t *Tap) Close() error {
+	t.closed.Store(true)
+	return t.f.Close()
+}
