@@ -44,6 +44,9 @@ GOVMM_LDFLAGS := -X runtime.godebugDefault=disablethp=1
 FUZZTIME_TEST ?= 100000x
 FUZZTIME ?= 2m
 BENCH_RUNS ?= 5
+# I/O runs per system: single runs in the sandbox vary by ±30 %, so the
+# medians need more than three.
+BENCH_IO_RUNS ?= 5
 DEMO_MEMORY ?= 512M
 DEMO_CPUS ?= 2
 
@@ -157,10 +160,10 @@ demo: build kernel sandbox-kernel sandbox-qemu initramfs
 
 bench: build kernel sandbox-kernel sandbox-qemu initramfs
 	@if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe >/dev/null; then \
-		bin/bench -runs $(BENCH_RUNS) -exit-detail -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
+		bin/bench -runs $(BENCH_RUNS) -io-runs $(BENCH_IO_RUNS) -exit-detail -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
 	else \
 		echo "== benchmark inside the nested-KVM sandbox: compare ratios, not absolute times"; \
-		$(SANDBOX) -- bin/bench -runs $(BENCH_RUNS) -exit-detail -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
+		$(SANDBOX) -- bin/bench -runs $(BENCH_RUNS) -io-runs $(BENCH_IO_RUNS) -exit-detail -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
 	fi
 
 clean:

@@ -51,10 +51,11 @@ func TestIOTargetsCompareGovmmWithQEMU(t *testing.T) {
 	}
 }
 
-// -exit-detail: every statistic either system grew, per MiB of the phase;
-// one a system lacks (govmm's virtqueue counters under QEMU) counts as 0.
+// -exit-detail: every statistic either system grew, per MiB of the phase or
+// per operation; one a system lacks (govmm's virtqueue counters under QEMU)
+// counts as 0.
 func TestExitDetailPerMiB(t *testing.T) {
-	c := &config{ioRuns: 1, ioMiB: 64}
+	c := &config{ioRuns: 1, ioMiB: 64, ioOps: 64, ioEchoes: 128}
 	gov, qemu := ioSample(time.Second, 0, true), ioSample(time.Second, 0, false)
 	for _, ph := range phases {
 		g, q := gov.io[ph.name], qemu.io[ph.name]
@@ -67,8 +68,11 @@ func TestExitDetailPerMiB(t *testing.T) {
 	out := strings.Join(strings.Fields(b.String()), " ")
 	for _, want := range []string{
 		"Per MiB, TCP guest→host:",
-		"halt_exits 2.0 1.0",
-		"virtqueue net0.q1 kicks 10.0 0.0",
+		"halt_exits 2.00 1.00",
+		"virtqueue net0.q1 kicks 10.00 0.00",
+		"Per 4 KiB random read:",
+		"Per TCP round trip:",
+		"virtqueue net0.q1 kicks 5.00 0.00",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -102,11 +102,26 @@ func printIOTargets(w io.Writer, c *config, results []result) {
 	}
 }
 
-// printExitDetail shows, for each throughput phase, every KVM statistic that
-// grew, per MiB moved: which kinds of exits one system takes more of.
+// detailPhases are the phases -exit-detail breaks down, and the unit each
+// is counted per: a MiB moved, or one operation.
+var detailPhases = []struct {
+	name, unit string
+	per        func(c *config) float64
+}{
+	{"read", "MiB, disk read", func(c *config) float64 { return mib(mustPhase("read").bytes(c)) }},
+	{"write", "MiB, disk write", func(c *config) float64 { return mib(mustPhase("write").bytes(c)) }},
+	{"tx", "MiB, TCP guest→host", func(c *config) float64 { return mib(mustPhase("tx").bytes(c)) }},
+	{"rx", "MiB, TCP host→guest", func(c *config) float64 { return mib(mustPhase("rx").bytes(c)) }},
+	{"randread", "4 KiB random read", func(c *config) float64 { return float64(mustPhase("randread").ops(c)) }},
+	{"echo", "TCP round trip", func(c *config) float64 { return float64(mustPhase("echo").ops(c)) }},
+}
+
+// printExitDetail shows, for each phase, every KVM statistic that grew and
+// every govmm virtqueue count, per MiB or per operation: which exits one
+// system takes more of, and how many requests each kick and interrupt served.
 func printExitDetail(w io.Writer, c *config, results []result) {
-	for _, p := range throughputPhases {
-		per := mib(mustPhase(p.name).bytes(c))
+	for _, p := range detailPhases {
+		per := p.per(c)
 		names := map[string]bool{}
 		for _, r := range results {
 			for _, s := range r.samples {
@@ -117,9 +132,9 @@ func printExitDetail(w io.Writer, c *config, results []result) {
 		}
 		var ms []metric
 		for _, k := range slices.Sorted(maps.Keys(names)) {
-			ms = append(ms, metric{k, "%.1f", func(s sample) float64 { return float64(s.io[p.name].kvm[k]) / per }})
+			ms = append(ms, metric{k, "%.2f", func(s sample) float64 { return float64(s.io[p.name].kvm[k]) / per }})
 		}
-		fmt.Fprintf(w, "\nPer MiB, %s: KVM's vCPU statistics and govmm's virtqueue counts (median over runs)\n", p.label)
+		fmt.Fprintf(w, "\nPer %s: KVM's vCPU statistics and govmm's virtqueue counts (median over runs)\n", p.unit)
 		writeTable(w, results, ms, "runs ok", c.ioRuns)
 	}
 }
