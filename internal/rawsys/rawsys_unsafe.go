@@ -18,16 +18,30 @@ import (
 
 // Read is read(2) on a non-blocking descriptor.
 func Read(fd uintptr, p []byte) (int, error) {
-	n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if errno != 0 {
-		return 0, errno
+	for {
+		// The pointer is converted in the call's own arguments, which keeps
+		// p in place until the call returns (unsafe.Pointer rule 4).
+		n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		if errno != unix.EINTR {
+			return result(n, errno)
+		}
 	}
-	return int(n), nil
 }
 
 // Write is write(2) on a non-blocking descriptor.
 func Write(fd uintptr, p []byte) (int, error) {
-	n, _, errno := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	for {
+		n, _, errno := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		if errno != unix.EINTR {
+			return result(n, errno)
+		}
+	}
+}
+
+// result turns a raw call's return into Go's. The callers retry EINTR, as
+// os.File's methods do: a call that does not sleep should never see it, but
+// a device that took it for an error would stop serving its queue.
+func result(n uintptr, errno unix.Errno) (int, error) {
 	if errno != 0 {
 		return 0, errno
 	}
@@ -47,10 +61,11 @@ func Writev(fd uintptr, bufs [][]byte, iovecs *[]unix.Iovec) (int, error) {
 		iov = append(iov, v)
 	}
 	*iovecs = iov
-	n, _, errno := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(unsafe.SliceData(iov))), uintptr(len(iov)))
-	clear(iov) // hold no pointers into the buffers between calls
-	if errno != 0 {
-		return 0, errno
+	for {
+		n, _, errno := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(unsafe.SliceData(iov))), uintptr(len(iov)))
+		if errno != unix.EINTR {
+			clear(iov) // hold no pointers into the buffers between calls
+			return result(n, errno)
+		}
 	}
-	return int(n), nil
 }
