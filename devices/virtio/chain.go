@@ -82,16 +82,11 @@ type chainWalker struct {
 }
 
 // readChain validates the chain that starts at descriptor head of the table at
-// table (virtio 1.2 §2.7.5). The table must lie in guest RAM.
-func readChain(mem *memory.RAM, table memory.GuestAddress, size, head uint16, indirect bool) (Chain, error) {
-	c, _, err := readChainWith(nil, mem, table, size, head, indirect)
-	return c, err
-}
-
-// readChainWith is readChain collecting the buffers in scratch, which it
-// returns for the next call: a chain of hundreds of buffers then costs one
-// allocation, not one per doubling.
-func readChainWith(scratch []Buffer, mem *memory.RAM, table memory.GuestAddress, size, head uint16, indirect bool) (Chain, []Buffer, error) {
+// table (virtio 1.2 §2.7.5). The table must lie in guest RAM. It collects the
+// buffers in scratch (nil will do), which it returns for the next call: a
+// chain of hundreds of buffers then costs one allocation, not one per
+// doubling.
+func readChain(scratch []Buffer, mem *memory.RAM, table memory.GuestAddress, size, head uint16, indirect bool) (Chain, []Buffer, error) {
 	w := chainWalker{mem: mem, size: size, indirect: indirect, budget: int(size), bufs: scratch[:0]}
 	err := w.walk(table, head)
 	scratch = w.bufs[:0]

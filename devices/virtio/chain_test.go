@@ -128,7 +128,7 @@ func TestReadChain(t *testing.T) {
 			if err := mem.WriteAt(c.image(), caseTable); err != nil {
 				t.Fatal(err)
 			}
-			got, err := readChain(mem, caseTable, c.size(), c.head, c.indirectOK)
+			got, _, err := readChain(nil, mem, caseTable, c.size(), c.head, c.indirectOK)
 			if c.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) || !strings.Contains(err.Error(), "chain at head") {
 					t.Fatalf("error = %v, want one naming the head and saying %q", err, c.wantErr)

@@ -78,7 +78,7 @@ type Queue struct {
 
 	// Owned by the goroutine that serves the queue.
 	lastAvail uint16   // free-running index of the next avail ring entry to take
-	scratch   []Buffer // room readChainWith reuses from chain to chain
+	scratch   []Buffer // room readChain reuses from chain to chain
 	used      uint16   // free-running used.idx, as last published
 	signalled uint16   // used when the driver was last interrupted
 
@@ -195,7 +195,7 @@ func (q *Queue) Pop() (Chain, bool, error) {
 	if err != nil {
 		return Chain{}, false, q.fail(fmt.Errorf("avail ring entry %d: %w", q.lastAvail, err))
 	}
-	c, scratch, err := readChainWith(q.scratch, q.mem, q.cfg.Desc, q.cfg.Size, head, q.indirect)
+	c, scratch, err := readChain(q.scratch, q.mem, q.cfg.Desc, q.cfg.Size, head, q.indirect)
 	q.scratch = scratch
 	if err != nil {
 		return Chain{}, false, q.fail(fmt.Errorf("avail ring entry %d: %w", q.lastAvail, err))

@@ -49,17 +49,9 @@ func result(n uintptr, errno unix.Errno) (int, error) {
 }
 
 // Writev is writev(2) on a non-blocking descriptor. It builds the iovecs in
-// *iovecs, which it keeps for the next call. Empty slices are skipped.
+// *iovecs (AppendIovecs), which it keeps for the next call.
 func Writev(fd uintptr, bufs [][]byte, iovecs *[]unix.Iovec) (int, error) {
-	iov := (*iovecs)[:0]
-	for _, b := range bufs {
-		if len(b) == 0 {
-			continue
-		}
-		v := unix.Iovec{Base: &b[0]}
-		v.SetLen(len(b))
-		iov = append(iov, v)
-	}
+	iov := AppendIovecs((*iovecs)[:0], bufs)
 	*iovecs = iov
 	for {
 		n, _, errno := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(unsafe.SliceData(iov))), uintptr(len(iov)))

@@ -102,25 +102,32 @@ func printIOTargets(w io.Writer, c *config, results []result) {
 	}
 }
 
-// detailPhases are the phases -exit-detail breaks down, and the unit each
-// is counted per: a MiB moved, or one operation.
-var detailPhases = []struct {
+// detailPhase is a phase -exit-detail breaks down, and what it counts per:
+// a MiB moved, or one operation.
+type detailPhase struct {
 	name, unit string
 	per        func(c *config) float64
-}{
-	{"read", "MiB, disk read", func(c *config) float64 { return mib(mustPhase("read").bytes(c)) }},
-	{"write", "MiB, disk write", func(c *config) float64 { return mib(mustPhase("write").bytes(c)) }},
-	{"tx", "MiB, TCP guest→host", func(c *config) float64 { return mib(mustPhase("tx").bytes(c)) }},
-	{"rx", "MiB, TCP host→guest", func(c *config) float64 { return mib(mustPhase("rx").bytes(c)) }},
-	{"randread", "4 KiB random read", func(c *config) float64 { return float64(mustPhase("randread").ops(c)) }},
-	{"echo", "TCP round trip", func(c *config) float64 { return float64(mustPhase("echo").ops(c)) }},
+}
+
+// detailPhases are the throughput phases, per MiB, then the two phases
+// counted per operation.
+func detailPhases() []detailPhase {
+	var ps []detailPhase
+	for _, p := range throughputPhases {
+		ps = append(ps, detailPhase{p.name, "MiB, " + p.label, func(c *config) float64 { return mib(mustPhase(p.name).bytes(c)) }})
+	}
+	perOp := func(name string) func(c *config) float64 {
+		return func(c *config) float64 { return float64(mustPhase(name).ops(c)) }
+	}
+	return append(ps, detailPhase{"randread", "4 KiB random read", perOp("randread")},
+		detailPhase{"echo", "TCP round trip", perOp("echo")})
 }
 
 // printExitDetail shows, for each phase, every KVM statistic that grew and
 // every govmm virtqueue count, per MiB or per operation: which exits one
 // system takes more of, and how many requests each kick and interrupt served.
 func printExitDetail(w io.Writer, c *config, results []result) {
-	for _, p := range detailPhases {
+	for _, p := range detailPhases() {
 		per := p.per(c)
 		names := map[string]bool{}
 		for _, r := range results {

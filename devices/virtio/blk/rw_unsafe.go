@@ -4,19 +4,16 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/govmm/govmm/internal/rawsys"
 )
 
 // vectorIO is preadv, or pwritev if write, of bufs at off on fd. It builds
-// the iovecs in *iovecs, which it keeps for the next call: unix.Preadv and
-// unix.Pwritev allocate them afresh each time. Every slice in bufs must be
-// non-empty.
+// the iovecs in *iovecs (rawsys.AppendIovecs), which it keeps for the next
+// call. These calls may block on the disk, so unlike rawsys's they go through
+// the Go scheduler.
 func vectorIO(fd int, write bool, bufs [][]byte, off int64, iovecs *[]unix.Iovec) (int, error) {
-	iov := (*iovecs)[:0]
-	for _, b := range bufs {
-		v := unix.Iovec{Base: &b[0]}
-		v.SetLen(len(b))
-		iov = append(iov, v)
-	}
+	iov := rawsys.AppendIovecs((*iovecs)[:0], bufs)
 	*iovecs = iov
 	trap := uintptr(unix.SYS_PREADV)
 	if write {
