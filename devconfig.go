@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+
+	"github.com/govmm/govmm/devices/virtio/blk"
 )
 
 // Disk is one virtio-blk disk backed by a raw image file.
@@ -11,6 +13,9 @@ type Disk struct {
 	Path     string
 	ReadOnly bool   // the guest sees a read-only disk; the file is opened read-only
 	Serial   string // what the guest reads as the disk's ID (VIRTIO_BLK_T_GET_ID); at most 20 bytes
+	// IO is how reads and writes reach the image; the zero value,
+	// blk.IOAuto, suits every image (see blk.IOMode).
+	IO blk.IOMode
 }
 
 // NIC is one virtio-net interface backed by a tap device.

@@ -35,7 +35,7 @@ func (v *VM) wireVirtio() error {
 		}
 	}
 	for i, d := range v.cfg.Disks {
-		dev, err := blk.Open(blk.Options{Path: d.Path, ReadOnly: d.ReadOnly, Serial: d.Serial})
+		dev, err := blk.Open(blk.Options{Path: d.Path, ReadOnly: d.ReadOnly, Serial: d.Serial, IO: d.IO})
 		if err != nil {
 			return fmt.Errorf("disk[%d]: %w", i, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/govmm/govmm"
+	"github.com/govmm/govmm/devices/virtio/blk"
 )
 
 // keyValues splits "k=v,flag,k2=v2" into ordered pairs; a bare word has an
@@ -24,7 +25,7 @@ func splitOptions(s string) []keyValue {
 	return out
 }
 
-// parseDisk reads --disk path=FILE[,ro][,serial=ID].
+// parseDisk reads --disk path=FILE[,ro][,serial=ID][,aio=auto|io_uring|blocking].
 func parseDisk(s string) (govmm.Disk, error) {
 	var d govmm.Disk
 	for _, kv := range splitOptions(s) {
@@ -35,8 +36,14 @@ func parseDisk(s string) (govmm.Disk, error) {
 			d.ReadOnly = true
 		case kv.key == "serial" && kv.hasValue:
 			d.Serial = kv.value
+		case kv.key == "aio" && kv.hasValue:
+			m, ok := aioModes[kv.value]
+			if !ok {
+				return d, fmt.Errorf("--disk %q: unknown aio=%s: use aio=auto (the default), aio=io_uring or aio=blocking", s, kv.value)
+			}
+			d.IO = m
 		default:
-			return d, fmt.Errorf("--disk %q: unknown option %q: use path=FILE[,ro][,serial=ID]", s, kv.key)
+			return d, fmt.Errorf("--disk %q: unknown option %q: use path=FILE[,ro][,serial=ID][,aio=auto|io_uring|blocking]", s, kv.key)
 		}
 	}
 	if d.Path == "" {
@@ -44,6 +51,9 @@ func parseDisk(s string) (govmm.Disk, error) {
 	}
 	return d, nil
 }
+
+// aioModes are the values of --disk's aio option.
+var aioModes = map[string]blk.IOMode{"auto": blk.IOAuto, "io_uring": blk.IOUring, "blocking": blk.IOBlocking}
 
 // parseNIC reads --net tap=NAME[,mac=MAC].
 func parseNIC(s string) (govmm.NIC, error) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/govmm/govmm"
+	"github.com/govmm/govmm/devices/virtio/blk"
 )
 
 func TestParseDisk(t *testing.T) {
@@ -17,6 +18,9 @@ func TestParseDisk(t *testing.T) {
 		{"path=a.img", govmm.Disk{Path: "a.img"}},
 		{"path=a.img,ro", govmm.Disk{Path: "a.img", ReadOnly: true}},
 		{"serial=disk-1,path=/x/y.img,ro", govmm.Disk{Path: "/x/y.img", ReadOnly: true, Serial: "disk-1"}},
+		{"path=a.img,aio=blocking", govmm.Disk{Path: "a.img", IO: blk.IOBlocking}},
+		{"path=a.img,aio=io_uring", govmm.Disk{Path: "a.img", IO: blk.IOUring}},
+		{"path=a.img,aio=auto", govmm.Disk{Path: "a.img"}},
 	} {
 		got, err := parseDisk(tc.in)
 		if err != nil || got != tc.want {
@@ -24,10 +28,11 @@ func TestParseDisk(t *testing.T) {
 		}
 	}
 	for in, wantMsg := range map[string]string{
-		"a.img":             `unknown option "a.img"`,
-		"path=a.img,rw":     `unknown option "rw"`,
-		"ro":                "no path=FILE",
-		"path=a.img,ro=yes": `unknown option "ro"`,
+		"a.img":                 `unknown option "a.img"`,
+		"path=a.img,rw":         `unknown option "rw"`,
+		"ro":                    "no path=FILE",
+		"path=a.img,ro=yes":     `unknown option "ro"`,
+		"path=a.img,aio=native": "unknown aio=native",
 	} {
 		if _, err := parseDisk(in); err == nil || !strings.Contains(err.Error(), wantMsg) {
 			t.Errorf("parseDisk(%q) error = %v; want it to mention %s", in, err, wantMsg)

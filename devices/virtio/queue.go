@@ -66,7 +66,10 @@ type QueueCounters struct {
 }
 
 // Queue is one split virtqueue (virtio 1.2 §2.7). One goroutine may call Pop,
-// Push, Notify, Wait and Fail while another calls Stop.
+// Push, Notify, Wait and Fail while another calls Stop. A device that
+// completes requests out of line may instead Pop and Wait on one goroutine
+// and Push and Notify on another: the two halves share no state, and Fail
+// and Stop may be called from either.
 type Queue struct {
 	mem      *memory.RAM
 	cfg      QueueConfig
@@ -76,11 +79,12 @@ type Queue struct {
 	n        Notifier
 	count    *QueueCounters
 
-	// Owned by the goroutine that serves the queue.
+	// Owned by the goroutine that calls Pop.
 	lastAvail uint16   // free-running index of the next avail ring entry to take
 	scratch   []Buffer // room readChain reuses from chain to chain
-	used      uint16   // free-running used.idx, as last published
-	signalled uint16   // used when the driver was last interrupted
+	// Owned by the goroutine that calls Push and Notify.
+	used      uint16 // free-running used.idx, as last published
+	signalled uint16 // used when the driver was last interrupted
 
 	stopped atomic.Bool
 	mu      sync.Mutex

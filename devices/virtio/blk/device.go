@@ -1,8 +1,9 @@
 // Package blk is the virtio block device (virtio 1.2 §5.2) backed by a raw
 // image file: read, write, flush, GET_ID, discard and write-zeroes, read-only
 // disks, and two request queues served concurrently. A chain becomes a
-// validated request (request.go) before the worker (worker.go) touches the
-// file.
+// validated request (request.go) before anything touches the file. Each
+// queue is served through io_uring (uring.go) or by one goroutine making the
+// calls itself (worker.go); IOMode says which.
 package blk
 
 import (
@@ -67,6 +68,44 @@ type Options struct {
 	Path     string // raw image file or block device
 	ReadOnly bool   // open read-only and offer VIRTIO_BLK_F_RO
 	Serial   string // GET_ID answer, at most 20 bytes
+	IO       IOMode // how reads and writes reach the image
+}
+
+// IOMode says how a disk's reads and writes reach its image.
+type IOMode int
+
+const (
+	// IOAuto is IOInline for an image on a memory file system (tmpfs,
+	// ramfs), IOUring for any other.
+	IOAuto IOMode = iota
+	// IOUring submits reads and writes to io_uring from one goroutine per
+	// queue and completes them on another, so the kernel's own threads
+	// wait for the disk. Where the host has no io_uring it is IOBlocking.
+	IOUring
+	// IOBlocking makes blocking preadv and pwritev calls, one goroutine per
+	// queue.
+	IOBlocking
+	// IOInline makes the same calls as raw system calls, which never enter
+	// the Go scheduler's syscall state: for an image whose pages are in
+	// memory, where a call waits for no device. tmpfs refuses
+	// non-waiting reads (RWF_NOWAIT; Linux 6.1 and 6.18 alike), so io_uring
+	// hands each of its requests to a worker thread, which costs more
+	// than the copy.
+	IOInline
+)
+
+func (m IOMode) String() string {
+	switch m {
+	case IOAuto:
+		return "auto"
+	case IOUring:
+		return "io_uring"
+	case IOBlocking:
+		return "blocking"
+	case IOInline:
+		return "inline"
+	}
+	return fmt.Sprintf("IOMode(%d)", int(m))
 }
 
 // Device is one virtio-blk disk. Open it, hand it to a transport, and Close
@@ -78,9 +117,11 @@ type Device struct {
 	config  [configSize]byte
 	log     *virtio.Warner
 
-	mu     sync.Mutex // serialises Activate and Reset
-	queues []*virtio.Queue
-	wg     sync.WaitGroup
+	mu        sync.Mutex // serialises Activate and Reset
+	queues    []*virtio.Queue
+	wg        sync.WaitGroup
+	noRingLog sync.Once // the fall-back to blocking calls is logged once
+	io        IOMode    // opts.IO, IOAuto resolved
 }
 
 var _ virtio.Device = (*Device)(nil)
@@ -111,7 +152,13 @@ func Open(opts Options) (*Device, error) {
 		slog.Warn("disk size is not a multiple of 512 bytes; the guest does not see the tail",
 			"disk", opts.Path, "size", size, "hidden", rest)
 	}
-	d := &Device{opts: opts, file: f, sectors: uint64(size) / SectorSize, log: virtio.NewWarner("disk", opts.Path)}
+	d := &Device{opts: opts, file: f, sectors: uint64(size) / SectorSize, log: virtio.NewWarner("disk", opts.Path), io: opts.IO}
+	if d.io == IOAuto {
+		d.io = IOUring
+		if inMemory(f) {
+			d.io = IOInline
+		}
+	}
 	d.fillConfig()
 	return d, nil
 }
@@ -268,14 +315,32 @@ func (d *Device) Activate(a virtio.Activation) error {
 			continue
 		}
 		d.queues = append(d.queues, q)
-		d.wg.Add(1)
-		go d.worker(q, lim)
+		d.startQueue(q, lim)
 	}
 	return nil
 }
 
-// Reset implements virtio.Device: stop the workers and wait for them; a
-// request in flight completes first.
+// startQueue starts the goroutines of one queue: io_uring's submitter and
+// completer, or one worker making the calls itself.
+func (d *Device) startQueue(q *virtio.Queue, lim limits) {
+	if d.io == IOUring {
+		r, err := newRingQueue(d, q, lim)
+		if err == nil {
+			d.wg.Add(2)
+			go r.submitter()
+			go r.completer()
+			return
+		}
+		d.noRingLog.Do(func() {
+			slog.Info("disk requests use blocking system calls: io_uring is not available", "disk", d.opts.Path, "err", err)
+		})
+	}
+	d.wg.Add(1)
+	go d.worker(q, lim)
+}
+
+// Reset implements virtio.Device: stop the workers and wait for them; the
+// requests in flight complete first.
 func (d *Device) Reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -284,4 +349,12 @@ func (d *Device) Reset() {
 	}
 	d.wg.Wait()
 	d.queues = nil
+}
+
+// inMemory reports whether f lives on a memory file system, where reads and
+// writes wait for no device.
+func inMemory(f *os.File) bool {
+	var st unix.Statfs_t
+	err := control(f, func(fd int) error { return unix.Fstatfs(fd, &st) })
+	return err == nil && (st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC)
 }

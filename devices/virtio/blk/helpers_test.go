@@ -109,3 +109,10 @@ func (r *rig) status(c virtiotest.Chain) byte {
 	b := r.drvs[0].Bytes(last)
 	return b[len(b)-1]
 }
+
+// eachPath runs f with each way requests reach the image.
+func eachPath(t *testing.T, f func(t *testing.T, mode IOMode)) {
+	for _, mode := range []IOMode{IOUring, IOBlocking, IOInline} {
+		t.Run(mode.String(), func(t *testing.T) { f(t, mode) })
+	}
+}

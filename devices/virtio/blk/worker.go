@@ -79,13 +79,18 @@ func (d *Device) transfer(mem *memory.RAM, req request, write bool, s *scratch) 
 	if err != nil {
 		return err
 	}
-	off := req.offset
+	return d.vectoredAll(write, iov, req.offset, s)
+}
+
+// vectoredAll reads or writes all of iov at off, with as many blocking
+// calls as it takes.
+func (d *Device) vectoredAll(write bool, iov [][]byte, off int64, s *scratch) error {
 	for len(iov) > 0 {
 		batch := iov[:min(len(iov), iovMax)]
 		var n int
 		err := control(d.file, func(fd int) error {
 			var err error
-			n, err = vectorIO(fd, write, batch, off, &s.iovecs)
+			n, err = vectorIO(fd, write, d.io == IOInline, batch, off, &s.iovecs)
 			return err
 		})
 		switch {

@@ -1,0 +1,277 @@
+package blk
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/govmm/govmm/devices/virtio"
+	"github.com/govmm/govmm/internal/eventfd"
+	"github.com/govmm/govmm/internal/rawsys"
+	"github.com/govmm/govmm/internal/uring"
+	"github.com/govmm/govmm/memory"
+)
+
+// ringQueue serves one request queue through io_uring with two goroutines:
+// the submitter waits for kicks, parses chains and submits their reads and
+// writes; the completer waits for completions, writes each status and
+// returns the chain. Neither makes a system call that enters the Go
+// scheduler's syscall state on the data path (package uring says why).
+// Requests other than reads and writes are rare and run on the submitter,
+// their result handed to the completer through a no-op.
+type ringQueue struct {
+	d    *Device
+	q    *virtio.Queue
+	mem  *memory.RAM
+	lim  limits
+	fd   int
+	ring *uring.Ring
+	done *eventfd.EventFD // the ring signals completions here
+
+	// slots holds each request in flight by its head descriptor, which the
+	// driver may not offer again until the chain is used (virtio 1.2
+	// §2.7.13.2): a busy slot found again is a broken driver.
+	slots    []slot
+	inFlight atomic.Int32
+	closing  atomic.Bool // the submitter stopped: drain, then exit
+
+	// Each goroutine's room for the requests it runs with blocking calls.
+	submitScratch, completeScratch scratch
+}
+
+// slot is one request in flight. The submitter fills it while busy is false
+// and then sets busy; the completer reads it after the completion and clears
+// busy before returning the chain: busy is the hand-over.
+type slot struct {
+	busy    atomic.Bool
+	status  memory.GuestAddress
+	written uint32
+	result  byte // the status, for a request the submitter ran
+	rw      bool // a read or write submitted to the ring
+	write   bool
+	off     int64
+	want    int
+	bufs    [][]byte
+	iovecs  []unix.Iovec
+}
+
+// newRingQueue sets up the ring for q, or returns an error wrapping
+// uring.ErrUnsupported if the host has no io_uring.
+func newRingQueue(d *Device, q *virtio.Queue, lim limits) (*ringQueue, error) {
+	var fd int
+	if err := control(d.file, func(v int) error { fd = v; return nil }); err != nil {
+		return nil, err
+	}
+	ring, err := uring.New(queueSize)
+	if err != nil {
+		return nil, err
+	}
+	done, err := eventfd.New()
+	if err == nil {
+		err = ring.RegisterEventFD(done.FD())
+	}
+	if err != nil {
+		ring.Close()
+		if done != nil {
+			done.Close()
+		}
+		return nil, err
+	}
+	return &ringQueue{d: d, q: q, mem: q.Mem(), lim: lim, fd: fd, ring: ring, done: done, slots: make([]slot, queueSize)}, nil
+}
+
+// submitter takes chains until the queue is stopped or broken, then tells
+// the completer to finish.
+func (r *ringQueue) submitter() {
+	defer r.d.wg.Done()
+	defer func() {
+		// Requests prepared before the stop still go to the kernel, so
+		// each one in flight completes; if the kernel refuses them,
+		// submit stops counting them.
+		if err := r.submit(); err != nil {
+			r.d.log.Warn("virtio-blk submit on stop failed", "err", err)
+		}
+		r.closing.Store(true)
+		// A failure means the completer already closed it, having seen
+		// closing and nothing in flight: nothing left to wake.
+		if err := r.done.Write(1); err != nil {
+			return
+		}
+	}()
+	for {
+		for {
+			c, ok, err := r.q.Pop()
+			if err != nil || !ok {
+				if err != nil {
+					return
+				}
+				break
+			}
+			if err := r.start(c); err != nil {
+				r.q.Fail(err)
+				return
+			}
+		}
+		if err := r.submit(); err != nil {
+			r.q.Fail(err)
+			return
+		}
+		if err := r.q.Wait(); err != nil {
+			return
+		}
+	}
+}
+
+// start parses one chain and queues it: a read or write for the ring, or the
+// result of a request run here.
+func (r *ringQueue) start(c virtio.Chain) error {
+	req, err := parse(r.mem, c, r.lim)
+	if err != nil {
+		return err
+	}
+	if int(c.Head) >= len(r.slots) || r.slots[c.Head].busy.Load() {
+		return fmt.Errorf("the driver offered descriptor %d again before the device used it", c.Head)
+	}
+	s := &r.slots[c.Head]
+	s.status, s.written, s.rw = req.status.Addr, req.written, false
+	if req.result == statusOK && (req.kind == typeIn || req.kind == typeOut) {
+		bufs, err := appendHostSlices(s.bufs[:0], r.mem, req.data)
+		s.bufs = bufs
+		if err != nil {
+			r.d.log.Warn("virtio-blk request failed", "type", req.kind, "err", err)
+			req.result = statusIOErr
+		} else if want := totalBytes(bufs); want > 0 && len(bufs) <= iovMax {
+			s.rw, s.write, s.off, s.want = true, req.kind == typeOut, req.offset, want
+			s.iovecs = rawsys.AppendIovecs(s.iovecs[:0], bufs)
+		}
+		// Otherwise (nothing to move, or more runs than one call takes,
+		// which seg_max rules out) it runs here.
+	}
+	if !s.rw {
+		s.result = req.result
+		if req.result == statusOK {
+			s.result = r.d.execute(r.mem, req, &r.submitScratch)
+		}
+	}
+	s.busy.Store(true)
+	r.inFlight.Add(1)
+	for !r.prepare(s, uint64(c.Head)) {
+		if err := r.submit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// submit hands the prepared requests to the kernel. If it fails, those the
+// kernel did not take will never complete: they stop counting as in flight,
+// so the completer can drain the rest and the device be reset.
+func (r *ringQueue) submit() error {
+	if err := r.ring.Submit(); err != nil {
+		r.inFlight.Add(-int32(r.ring.Unsubmitted()))
+		return fmt.Errorf("disk %q: %w", r.d.opts.Path, err)
+	}
+	return nil
+}
+
+func (r *ringQueue) prepare(s *slot, tag uint64) bool {
+	if s.rw {
+		return r.ring.PrepareVectored(s.write, r.fd, s.iovecs, s.off, tag)
+	}
+	return r.ring.PrepareNop(tag)
+}
+
+func totalBytes(bufs [][]byte) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
+}
+
+// completer returns each finished request to the driver until the submitter
+// has stopped and nothing is in flight; then it releases the ring. It never
+// leaves earlier: the kernel may still be writing into guest memory.
+func (r *ringQueue) completer() {
+	defer r.d.wg.Done()
+	defer r.release()
+	for {
+		pushed := false
+		r.ring.Reap(func(c uring.Completion) {
+			if r.finish(c) {
+				pushed = true
+			}
+		})
+		if pushed {
+			r.q.Notify()
+		}
+		if r.closing.Load() && r.inFlight.Load() == 0 {
+			return
+		}
+		if _, err := r.done.Read(); err != nil {
+			// Only Close makes this fail, and only release closes it.
+			r.d.log.Warn("virtio-blk completion wait failed", "err", err)
+			return
+		}
+	}
+}
+
+// finish completes one request and reports whether it went to the used ring.
+func (r *ringQueue) finish(c uring.Completion) bool {
+	if c.Tag >= uint64(len(r.slots)) || !r.slots[c.Tag].busy.Load() {
+		r.d.log.Warn("io_uring completed a request govmm did not submit", "tag", c.Tag)
+		return false
+	}
+	s := &r.slots[c.Tag]
+	status := s.result
+	if s.rw {
+		status = r.transferStatus(s, c.Res)
+	}
+	addr, written := s.status, s.written
+	clear(s.iovecs)
+	clear(s.bufs) // hold no guest memory between requests
+	r.inFlight.Add(-1)
+	s.busy.Store(false)
+	if err := r.mem.WriteAt([]byte{status}, addr); err != nil {
+		r.q.Fail(fmt.Errorf("write virtio-blk status: %w", err))
+		return false
+	}
+	return r.q.Push(uint16(c.Tag), written) == nil
+}
+
+// transferStatus turns a read or write's result into its status. A short
+// transfer (the kernel may stop early, as preadv may), an interrupted one or
+// one the kernel cancelled before it started (Linux 6.1 does when it fails
+// to start an io-wq worker, now and then for a thread's first request) is
+// finished with blocking calls on this goroutine.
+func (r *ringQueue) transferStatus(s *slot, res int32) byte {
+	var err error
+	switch {
+	case res >= 0 && int(res) == s.want:
+		return statusOK
+	case res > 0:
+		err = r.d.vectoredAll(s.write, advance(s.bufs, int(res)), s.off+int64(res), &r.completeScratch)
+	case res == -int32(unix.EINTR) || res == -int32(unix.EAGAIN) || res == -int32(unix.ECANCELED):
+		err = r.d.vectoredAll(s.write, s.bufs, s.off, &r.completeScratch)
+	case res == 0:
+		err = errors.New("the image shrank underneath the request")
+	default:
+		err = unix.Errno(-res)
+	}
+	if err != nil {
+		r.d.log.Warn("virtio-blk request failed", "write", s.write, "err", err)
+		return statusIOErr
+	}
+	return statusOK
+}
+
+func (r *ringQueue) release() {
+	if err := r.ring.Close(); err != nil {
+		r.d.log.Warn("close io_uring", "err", err)
+	}
+	if err := r.done.Close(); err != nil {
+		r.d.log.Warn("close io_uring eventfd", "err", err)
+	}
+}

@@ -1,0 +1,229 @@
+package blk
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ringFDs counts this process's open io_uring instances.
+func ringFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.Contains(target, "io_uring") {
+			n++
+		}
+	}
+	return n
+}
+
+// Each queue gets its own ring, and a reset releases them; IOBlocking makes
+// none. A host without io_uring fails here rather than quietly testing only
+// the blocking path.
+func TestQueuesUseIOUringAndResetReleasesIt(t *testing.T) {
+	before := ringFDs(t)
+	d := openDisk(t, Options{Path: newImage(t, make([]byte, SectorSize)), IO: IOUring})
+	start(t, d, 2)
+	if got := ringFDs(t); got != before+2 {
+		t.Fatalf("%d io_uring instances open with two queues served, want %d", got, before+2)
+	}
+	d.Reset()
+	if got := ringFDs(t); got != before {
+		t.Fatalf("%d io_uring instances open after reset, want %d", got, before)
+	}
+	start(t, openDisk(t, Options{Path: newImage(t, make([]byte, SectorSize)), IO: IOBlocking}), 2)
+	if got := ringFDs(t); got != before {
+		t.Fatalf("IOBlocking opened %d io_uring instances", got-before)
+	}
+}
+
+// IOAuto serves an image on tmpfs inline, with no ring, and one elsewhere
+// through io_uring.
+func TestAutoPicksInlineForImagesInMemory(t *testing.T) {
+	shm, err := os.MkdirTemp("/dev/shm", "govmm-blk-test")
+	if err != nil {
+		t.Fatalf("%v (this test needs tmpfs at /dev/shm)", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	path := filepath.Join(shm, "disk.img")
+	if err := os.WriteFile(path, pattern(8*SectorSize, 3), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := openDisk(t, Options{Path: path})
+	if d.io != IOInline {
+		t.Fatalf("an image on tmpfs is served %v, want inline", d.io)
+	}
+	before := ringFDs(t)
+	r := start(t, d, 1)
+	if got := ringFDs(t); got != before {
+		t.Fatalf("the inline disk opened %d io_uring instances", got-before)
+	}
+	c, _ := r.do([][]byte{header(typeIn, 2)}, []uint32{SectorSize, 1})
+	if got := r.drvs[0].Bytes(c.Writable[0]); !bytes.Equal(got, pattern(8*SectorSize, 3)[2*SectorSize:3*SectorSize]) {
+		t.Error("the inline read returned other bytes than the image's")
+	}
+
+	// procfs is no memory file system for this purpose; opening a file
+	// there read-only is enough to ask.
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if inMemory(f) {
+		t.Error("inMemory says /proc is a memory file system")
+	}
+}
+
+// Linux keeps many requests in flight; they complete in any order, and each
+// one's data and status must land in its own buffers.
+func TestManyRequestsInFlight(t *testing.T) {
+	eachPath(t, func(t *testing.T, mode IOMode) {
+		const n = 64
+		content := pattern(2*n*8*SectorSize, 5)
+		path := newImage(t, content)
+		r := start(t, openDisk(t, Options{Path: path, IO: mode}), 1)
+		drv := r.drvs[0]
+
+		heads := map[uint32]int{}
+		chains := make(map[int][]byte)
+		for i := range n {
+			sector := uint64(i * 8)
+			if i%2 == 0 {
+				c := drv.AddChain([][]byte{header(typeIn, sector)}, []uint32{8 * SectorSize, 1})
+				heads[uint32(c.Head)] = i
+				chains[i] = nil
+				defer func() {
+					got := drv.Bytes(c.Writable[0])
+					if !bytes.Equal(got, content[sector*SectorSize:(sector+8)*SectorSize]) {
+						t.Errorf("read %d: wrong data", i)
+					}
+					if st := drv.Bytes(c.Writable[1])[0]; st != statusOK {
+						t.Errorf("read %d: status %d", i, st)
+					}
+				}()
+				continue
+			}
+			data := pattern(8*SectorSize, byte(i))
+			chains[i] = data
+			c := drv.AddChain([][]byte{header(typeOut, uint64(n*8)+sector), data}, []uint32{1})
+			heads[uint32(c.Head)] = i
+		}
+		drv.Kick()
+		for range n {
+			u := drv.WaitUsed()
+			if _, ok := heads[u.ID]; !ok {
+				t.Fatalf("used id %d was not in flight (or came back twice)", u.ID)
+			}
+			delete(heads, u.ID)
+		}
+		d := r.dev
+		d.Reset()
+		disk, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, data := range chains {
+			at := (n*8 + i*8) * SectorSize
+			if data != nil && !bytes.Equal(disk[at:at+len(data)], data) {
+				t.Errorf("write %d did not land in the image", i)
+			}
+		}
+	})
+}
+
+// A driver that offers a chain again before it was used breaks the queue,
+// and govmm keeps going: the first request still completes.
+func TestHeadOfferedTwiceWhileInFlightBreaksTheQueue(t *testing.T) {
+	r := start(t, openDisk(t, Options{Path: newImage(t, pattern(8*SectorSize, 6)), IO: IOUring}), 1)
+	drv := r.drvs[0]
+	c := drv.AddChain([][]byte{header(typeIn, 0)}, []uint32{SectorSize, 1})
+	drv.Publish(c.Head)
+	drv.Kick()
+	err := drv.Notifier().WaitBroken(t)
+	if !strings.Contains(err.Error(), "again before the device used it") {
+		t.Fatalf("broken with %v", err)
+	}
+}
+
+// An image cut shorter while the disk is attached makes reads past its new
+// end fail with IOERR on both paths: the kernel's short read is finished
+// with blocking calls, which then meet the end of the file.
+func TestReadsPastAShrunkImageFail(t *testing.T) {
+	eachPath(t, func(t *testing.T, mode IOMode) {
+		path := newImage(t, pattern(16*SectorSize, 7))
+		r := start(t, openDisk(t, Options{Path: path, IO: mode}), 1)
+		if err := os.Truncate(path, 10*SectorSize); err != nil {
+			t.Fatal(err)
+		}
+		for _, sector := range []uint64{8, 12} { // across the new end, and beyond it
+			c, _ := r.do([][]byte{header(typeIn, sector)}, []uint32{4 * SectorSize, 1})
+			if st := r.status(c); st != statusIOErr {
+				t.Errorf("read at sector %d of an image cut to 10 sectors: status %d, want IOERR", sector, st)
+			}
+		}
+	})
+}
+
+// Reset waits for the requests in flight: it returns with every one of them
+// used and the rings closed, so no late completion writes into guest memory.
+func TestResetWaitsForRequestsInFlight(t *testing.T) {
+	before := ringFDs(t)
+	const n = 32
+	r := start(t, openDisk(t, Options{Path: newImage(t, pattern(n*128*SectorSize, 8)), IO: IOUring}), 1)
+	drv := r.drvs[0]
+	for i := range n {
+		drv.AddChain([][]byte{header(typeIn, uint64(i*128))}, []uint32{128 * SectorSize, 1})
+	}
+	drv.Kick()
+	time.Sleep(time.Millisecond)
+	r.dev.Reset()
+	if got := ringFDs(t); got != before {
+		t.Fatalf("%d io_uring instances open after reset, want %d", got, before)
+	}
+	used := 0
+	for {
+		if _, ok := drv.PollUsed(); !ok {
+			break
+		}
+		used++
+	}
+	t.Logf("%d of %d requests were used before the reset stopped the queue", used, n)
+	if used == 0 {
+		t.Fatal("no request was used: the reset did not let the ones in flight finish")
+	}
+}
+
+// What the kernel leaves undone is finished with blocking calls: the rest of
+// a short transfer, and the whole of one interrupted or cancelled before it
+// started.
+func TestUnfinishedTransfersAreRedone(t *testing.T) {
+	img := pattern(8*SectorSize, 9)
+	d := openDisk(t, Options{Path: newImage(t, img)})
+	r := &ringQueue{d: d}
+	for _, res := range []int32{100, -int32(unix.ECANCELED), -int32(unix.EINTR), -int32(unix.EAGAIN)} {
+		a, b := make([]byte, SectorSize), make([]byte, 2*SectorSize)
+		copy(a[:min(int(max(res, 0)), len(a))], img[SectorSize:]) // what a short read left
+		s := &slot{rw: true, off: SectorSize, want: 3 * SectorSize, bufs: [][]byte{a, b}}
+		if st := r.transferStatus(s, res); st != statusOK {
+			t.Fatalf("result %d: status %d, want OK", res, st)
+		}
+		if got := append(a, b...); !bytes.Equal(got, img[SectorSize:4*SectorSize]) {
+			t.Errorf("result %d: the redone read left other bytes than the image's", res)
+		}
+	}
+	s := &slot{rw: true, off: 0, want: SectorSize, bufs: [][]byte{make([]byte, SectorSize)}}
+	if st := r.transferStatus(s, -int32(unix.EIO)); st != statusIOErr {
+		t.Errorf("result -EIO: status %d, want IOERR", st)
+	}
+}

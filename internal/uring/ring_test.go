@@ -1,0 +1,187 @@
+package uring
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/govmm/govmm/internal/eventfd"
+	"github.com/govmm/govmm/internal/rawsys"
+)
+
+// newRing returns a ring whose completions signal the returned eventfd.
+// A machine without io_uring fails the test: the disk's fast path would go
+// untested otherwise.
+func newRing(t *testing.T, entries uint32) (*Ring, *eventfd.EventFD) {
+	t.Helper()
+	r, err := New(entries)
+	if err != nil {
+		t.Fatalf("%v (govmm's disks fall back to blocking calls without io_uring, but these tests need it)", err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	ev, err := eventfd.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ev.Close() })
+	if err := r.RegisterEventFD(ev.FD()); err != nil {
+		t.Fatal(err)
+	}
+	return r, ev
+}
+
+// waitFor reaps until n completions arrived, waiting on the eventfd between.
+func waitFor(t *testing.T, r *Ring, ev *eventfd.EventFD, n int) map[uint64]int32 {
+	t.Helper()
+	got := map[uint64]int32{}
+	for len(got) < n {
+		r.Reap(func(c Completion) { got[c.Tag] = c.Res })
+		if len(got) < n {
+			if _, err := ev.Read(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return got
+}
+
+// transfer reads or writes bufs at off and returns the result. A kernel
+// that fails to start an io-wq worker for the request cancels it (Linux 6.1
+// does, now and then, for a thread's first request); callers redo those, and
+// so does this.
+func transfer(t *testing.T, r *Ring, ev *eventfd.EventFD, write bool, fd int, bufs [][]byte, off int64) int32 {
+	t.Helper()
+	const tag = 1
+	for range 5 {
+		if !r.PrepareVectored(write, fd, rawsys.AppendIovecs(nil, bufs), off, tag) {
+			t.Fatal("an empty ring refused an entry")
+		}
+		if err := r.Submit(); err != nil {
+			t.Fatal(err)
+		}
+		res := waitFor(t, r, ev, 1)[tag]
+		if res != -int32(unix.ECANCELED) {
+			return res
+		}
+		t.Log("the kernel cancelled the request; redoing it")
+	}
+	t.Fatal("the kernel cancelled the same request 5 times")
+	return 0
+}
+
+func fileFD(t *testing.T, f *os.File) int {
+	t.Helper()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fd int
+	if err := rc.Control(func(v uintptr) { fd = int(v) }); err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
+func TestVectoredWriteThenReadBack(t *testing.T) {
+	r, ev := newRing(t, 8)
+	f, err := os.Create(filepath.Join(t.TempDir(), "img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd := fileFD(t, f)
+
+	a, b := bytes.Repeat([]byte("a"), 4096), bytes.Repeat([]byte("b"), 100)
+	if n := transfer(t, r, ev, true, fd, [][]byte{a, b}, 512); n != int32(len(a)+len(b)) {
+		t.Fatalf("writev completed with %d, want %d bytes written", n, len(a)+len(b))
+	}
+	if !r.PrepareNop(2) {
+		t.Fatal("an empty ring refused a no-op")
+	}
+	if err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitFor(t, r, ev, 1); got[2] != 0 {
+		t.Fatalf("no-op completions %v, want tag 2: 0", got)
+	}
+	onDisk, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append(append(make([]byte, 512), a...), b...); !bytes.Equal(onDisk, want) {
+		t.Fatalf("file holds %d bytes that differ from the %d written at offset 512", len(onDisk), len(want)-512)
+	}
+
+	x, y := make([]byte, 10), make([]byte, 4096)
+	// The read stops at the end of the file: 6 a's and 100 b's.
+	if n := transfer(t, r, ev, false, fd, [][]byte{x, y}, 512+4090); n != 106 {
+		t.Fatalf("read completed with %d, want 106 (short at end of file)", n)
+	}
+	if string(x) != "aaaaaabbbb" || !bytes.Equal(y[:96], b[:96]) {
+		t.Fatalf("read back %q %q…", x, y[:8])
+	}
+}
+
+func TestErrorsArriveAsNegatedErrno(t *testing.T) {
+	r, ev := newRing(t, 4)
+	if res := transfer(t, r, ev, false, 1<<20, [][]byte{make([]byte, 16)}, 0); syscall.Errno(-res) != unix.EBADF {
+		t.Fatalf("readv of a closed descriptor completed with %d, want -EBADF", res)
+	}
+}
+
+func TestFullQueueRefusesUntilSubmitted(t *testing.T) {
+	r, ev := newRing(t, 4)
+	for i := range 4 {
+		if !r.PrepareNop(uint64(i)) {
+			t.Fatalf("entry %d of 4 refused", i)
+		}
+	}
+	if r.PrepareNop(99) {
+		t.Fatal("a fifth entry was accepted by a 4-entry submission queue")
+	}
+	if err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	if !r.PrepareNop(4) {
+		t.Fatal("the queue stayed full after Submit")
+	}
+	if err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFor(t, r, ev, 5)
+	for i := range uint64(5) {
+		if res, ok := got[i]; !ok || res != 0 {
+			t.Errorf("tag %d: %d, %v; want a 0 result", i, res, ok)
+		}
+	}
+}
+
+func TestManyRoundsReuseTheRings(t *testing.T) {
+	r, ev := newRing(t, 2)
+	for i := range uint64(100) {
+		if !r.PrepareNop(i) {
+			t.Fatalf("round %d: ring full", i)
+		}
+		if err := r.Submit(); err != nil {
+			t.Fatal(err)
+		}
+		if got := waitFor(t, r, ev, 1); len(got) != 1 || got[i] != 0 {
+			t.Fatalf("round %d: completions %v", i, got)
+		}
+	}
+}
+
+func TestNewRejectsBadSizes(t *testing.T) {
+	if _, err := New(0); err == nil || errors.Is(err, ErrUnsupported) {
+		t.Fatalf("New(0): %v, want an error that is not ErrUnsupported", err)
+	}
+}
