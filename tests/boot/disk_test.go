@@ -75,12 +75,13 @@ func bootWith(t *testing.T, e env, flags []string, extra ...string) outcome {
 }
 
 // Two disks at once: the guest reads each whole and its digest, size and
-// serial match what the host wrote.
+// serial match what the host wrote. The first goes through io_uring, the
+// second the default way (inline where TMPDIR is tmpfs, as in the sandbox).
 func TestGuestReadsHostWrittenDisks(t *testing.T) {
 	e := testEnv(t)
 	a := patternImage(t, "a.img", 1, 8<<20)
 	b := patternImage(t, "b.img", 2, 3<<20)
-	o := bootWith(t, e, []string{"--disk", "path=" + a + ",serial=govmm-a", "--disk", "path=" + b + ",ro"},
+	o := bootWith(t, e, []string{"--disk", "path=" + a + ",serial=govmm-a,aio=io_uring", "--disk", "path=" + b + ",ro"},
 		"govmm.check=disk=/dev/vda,disk=/dev/vdb")
 	ca := passed(t, o, "disk=/dev/vda")
 	wantField(t, ca, "sha256", fileSHA256(t, a))
@@ -92,9 +93,16 @@ func TestGuestReadsHostWrittenDisks(t *testing.T) {
 	wantField(t, cb, "ro", "1") // /sys/block/vdb/ro
 }
 
-// What the guest flushed is in the file even when govmm is killed right after.
+// What the guest flushed is in the file even when govmm is killed right
+// after, through io_uring and the default way.
 func TestFlushedWritesSurviveSIGKILL(t *testing.T) {
 	e := testEnv(t)
+	for _, aio := range []string{"io_uring", "auto"} {
+		t.Run("aio="+aio, func(t *testing.T) { flushedWritesSurviveSIGKILL(t, e, aio) })
+	}
+}
+
+func flushedWritesSurviveSIGKILL(t *testing.T, e env, aio string) {
 	img := filepath.Join(t.TempDir(), "w.img")
 	if err := os.WriteFile(img, make([]byte, 16<<20), 0o644); err != nil {
 		t.Fatal(err)
@@ -103,7 +111,7 @@ func TestFlushedWritesSurviveSIGKILL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
 	run := startGovmm(t, ctx, e, "--kernel", e.kernel, "--initrd", e.initrd, "--memory", "256M",
-		"--disk", "path="+img, "--cmdline", cmdline(fmt.Sprintf("govmm.check=diskwrite=/dev/vda:%d:%d", seed, mib), "govmm.exit=hang"))
+		"--disk", "path="+img+",aio="+aio, "--cmdline", cmdline(fmt.Sprintf("govmm.check=diskwrite=/dev/vda:%d:%d", seed, mib), "govmm.exit=hang"))
 	var seen []string
 	name := fmt.Sprintf("diskwrite=/dev/vda:%d:%d", seed, mib)
 	sc := run.lines
