@@ -163,7 +163,7 @@ bench: build kernel sandbox-kernel sandbox-qemu initramfs
 		bin/bench -runs $(BENCH_RUNS) -io-runs $(BENCH_IO_RUNS) -exit-detail -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
 	else \
 		echo "== benchmark inside the nested-KVM sandbox: compare ratios, not absolute times"; \
-		$(SANDBOX) -- bin/bench -runs $(BENCH_RUNS) -io-runs $(BENCH_IO_RUNS) -exit-detail -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
+		$(SANDBOX) -timeout 90m -- bin/bench -runs $(BENCH_RUNS) -io-runs $(BENCH_IO_RUNS) -exit-detail -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
 	fi
 
 clean:
