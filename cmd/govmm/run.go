@@ -48,6 +48,10 @@ and virtio_net drivers (modules in distribution kernels: load them from the
 initramfs). Disks appear as /dev/vda, /dev/vdb, ... in flag order; NICs as
 eth0, eth1, ... A tap that does not exist is created (CAP_NET_ADMIN); to run
 without privileges, create it first: ip tuntap add tap0 mode tap user $USER.
+A disk's reads and writes go through io_uring (aio=auto, the default),
+except for an image on tmpfs, which is copied inline; aio=blocking makes
+blocking system calls instead, as govmm does by itself where io_uring is not
+available.
 
 Examples:
   govmm run --kernel /boot/vmlinuz-$(uname -r) --initrd initrd.img --memory 1G --cpus 2
