@@ -155,13 +155,16 @@ func (r *ringQueue) start(c virtio.Chain) error {
 			s.result = r.d.execute(r.mem, req, &r.submitScratch)
 		}
 	}
-	s.busy.Store(true)
-	r.inFlight.Add(1)
 	for !r.prepare(s, uint64(c.Head)) {
 		if err := r.submit(); err != nil {
 			return err
 		}
 	}
+	// The kernel sees this entry only at the next Submit, after these: and
+	// a request never prepared is never counted, or the completer would
+	// wait for it forever.
+	s.busy.Store(true)
+	r.inFlight.Add(1)
 	return nil
 }
 

@@ -82,8 +82,8 @@ func (d *Device) transfer(mem *memory.RAM, req request, write bool, s *scratch) 
 	return d.vectoredAll(write, iov, req.offset, s)
 }
 
-// vectoredAll reads or writes all of iov at off, with as many blocking
-// calls as it takes.
+// vectoredAll reads or writes all of iov at off, with as many calls as it
+// takes: blocking ones, or raw ones for IOInline.
 func (d *Device) vectoredAll(write bool, iov [][]byte, off int64, s *scratch) error {
 	for len(iov) > 0 {
 		batch := iov[:min(len(iov), iovMax)]
