@@ -53,7 +53,7 @@ func (d *Device) execute(mem *memory.RAM, req request, s *scratch) byte {
 	case typeOut:
 		err = d.transfer(mem, req, true, s)
 	case typeFlush:
-		err = d.file.Sync()
+		err = d.datasync()
 	case typeGetID:
 		err = d.writeID(mem, req.data)
 	case typeDiscard:
@@ -105,6 +105,19 @@ func (d *Device) vectoredAll(write bool, iov [][]byte, off int64, s *scratch) er
 		iov = advance(iov, n)
 	}
 	return nil
+}
+
+// datasync is a flush: fdatasync makes the data and the size needed to read
+// it back durable, without the timestamps fsync would also write through the
+// file system's journal.
+func (d *Device) datasync() error {
+	return control(d.file, func(fd int) error {
+		for {
+			if err := unix.Fdatasync(fd); err != unix.EINTR {
+				return err
+			}
+		}
+	})
 }
 
 // iovMax is IOV_MAX, the most slices one preadv takes.
