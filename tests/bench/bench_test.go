@@ -256,3 +256,44 @@ func TestTableAndTargets(t *testing.T) {
 		t.Errorf("targets without govmm boots: %q", got)
 	}
 }
+
+// A VMM stopped after a failure leaves its state in the error: what it
+// printed on SIGQUIT, without the goroutine dump that follows.
+func TestStopKeepsTheVCPUStateFromSIGQUIT(t *testing.T) {
+	script := `trap 'echo "govmm: vCPU 0: halted rip=0xffffffff81000000" >&2; echo "SIGQUIT: quit" >&2; echo "goroutine 1 [running]:" >&2; exit 2' QUIT
+echo "govmm: starting" >&2
+while :; do sleep 0.01; done`
+	p, err := launch("/bin/sh", []string{"-c", script}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.reap()
+	for len(p.stderr.String()) == 0 {
+		time.Sleep(10 * time.Millisecond) // the trap is set before the first line
+	}
+	p.stop()
+	got := p.describe()
+	for _, want := range []string{"govmm: starting", "VMM state when stopped (SIGQUIT):\n    govmm: vCPU 0: halted rip=0xffffffff81000000"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("describe() = %q, want it to contain %q", got, want)
+		}
+	}
+	if strings.Contains(got, "goroutine 1") {
+		t.Errorf("describe() = %q, want no goroutine dump", got)
+	}
+}
+
+// QEMU gets no SIGQUIT: it would just exit, printing nothing of use.
+func TestStopKillsQEMUAtOnce(t *testing.T) {
+	p, err := launch("/bin/sh", []string{"-c", "trap '' QUIT; while :; do sleep 0.01; done"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.reap()
+	start := time.Now()
+	p.stop()
+	<-p.con.eof
+	if d := time.Since(start); d > quitWait/2 {
+		t.Errorf("stop took %v, want an immediate kill", d)
+	}
+}

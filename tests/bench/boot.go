@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -39,13 +40,17 @@ func boot(c *config, s system) (smp sample, err error) {
 	}
 	defer os.RemoveAll(dir)
 	qmpName := filepath.Base(dir) + ".qmp"
-	p, err := launch(s.command(c, dir, qmpName, guestCmdline))
+	path, args := s.command(c, dir, qmpName, guestCmdline)
+	p, err := launch(path, args, !s.isQEMU())
 	if err != nil {
 		return smp, err
 	}
-	stopTimer := context.AfterFunc(ctx, p.kill)
+	stopTimer := context.AfterFunc(ctx, p.stop)
 	defer func() {
 		stopTimer()
+		if err != nil {
+			p.stop()
+		}
 		p.reap()
 		if err != nil && ctx.Err() != nil {
 			err = fmt.Errorf("timed out after %v (-timeout): %w", c.timeout, err)
@@ -74,14 +79,18 @@ func boot(c *config, s system) (smp sample, err error) {
 
 // vmmProcess is a running VMM and its console.
 type vmmProcess struct {
-	cmd    *exec.Cmd
-	con    *console
-	stderr *tail
-	start  time.Time
+	cmd      *exec.Cmd
+	con      *console
+	stderr   *tail
+	start    time.Time
+	dumps    bool // stops on SIGQUIT, saying where its vCPUs are
+	stopOnce sync.Once
 }
 
-func launch(path string, args []string) (*vmmProcess, error) {
-	p := &vmmProcess{cmd: exec.Command(path, args...), stderr: &tail{}}
+// launch starts a VMM. dumps says it is govmm, which answers SIGQUIT with
+// its vCPUs' state.
+func launch(path string, args []string, dumps bool) (*vmmProcess, error) {
+	p := &vmmProcess{cmd: exec.Command(path, args...), stderr: &tail{}, dumps: dumps}
 	// Its own process group, so that a timeout kills any helper too; and no
 	// VMM outlives bench.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -142,6 +151,31 @@ func (p *vmmProcess) waitExit(ctx context.Context, smp *sample) error {
 func (p *vmmProcess) kill() {
 	// An error (ESRCH) only means the group is gone already.
 	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+}
+
+// quitWait bounds how long a VMM takes to print its state on SIGQUIT.
+const quitWait = 15 * time.Second
+
+// stop ends a run that failed or timed out. govmm is asked first where its
+// vCPUs are, so that a hung guest leaves more than its last console lines.
+func (p *vmmProcess) stop() {
+	p.stopOnce.Do(func() {
+		select {
+		case <-p.con.eof:
+			return // exited already
+		default:
+		}
+		if p.dumps {
+			p.stderr.quitting()
+		}
+		if p.dumps && p.cmd.Process.Signal(syscall.SIGQUIT) == nil {
+			select {
+			case <-p.con.eof:
+			case <-time.After(quitWait):
+			}
+		}
+		p.kill()
+	})
 }
 
 // reap kills the VMM unless it has been waited for, and waits.
@@ -241,6 +275,9 @@ func (p *vmmProcess) describe() string {
 	var b strings.Builder
 	if s := strings.TrimSpace(p.stderr.String()); s != "" {
 		b.WriteString("\n  VMM stderr:\n    " + strings.ReplaceAll(s, "\n", "\n    "))
+	}
+	if s := strings.TrimSpace(p.stderr.state()); s != "" {
+		b.WriteString("\n  VMM state when stopped (SIGQUIT):\n    " + strings.ReplaceAll(s, "\n", "\n    "))
 	}
 	select {
 	case <-p.con.eof:

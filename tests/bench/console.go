@@ -81,10 +81,13 @@ func (c *console) waitReport(ctx context.Context) (initMarker, error) {
 	}
 }
 
-// tail keeps the end of what is written to it.
+// tail keeps the end of what is written to it, until quitting starts; from
+// then on it keeps the beginning of what follows: the state the VMM prints.
 type tail struct {
-	mu  sync.Mutex
-	buf []byte
+	mu     sync.Mutex
+	buf    []byte
+	quit   bool
+	onQuit []byte
 }
 
 const tailBytes = 2048
@@ -92,6 +95,12 @@ const tailBytes = 2048
 func (t *tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.quit {
+		if room := tailBytes - len(t.onQuit); room > 0 {
+			t.onQuit = append(t.onQuit, p[:min(room, len(p))]...)
+		}
+		return len(p), nil
+	}
 	t.buf = append(t.buf, p...)
 	if n := len(t.buf); n > tailBytes {
 		t.buf = t.buf[n-tailBytes:]
@@ -99,8 +108,27 @@ func (t *tail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// quitting marks where the VMM was asked for its state.
+func (t *tail) quitting() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.quit = true
+}
+
 func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
+}
+
+// state is what the VMM printed once asked, up to the Go runtime's own
+// goroutine dump, which is too long for an error message.
+func (t *tail) state() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := string(t.onQuit)
+	if i := strings.Index(s, "SIGQUIT: quit"); i >= 0 {
+		s = s[:i]
+	}
+	return s
 }

@@ -70,14 +70,14 @@ func main() {
 			fmt.Fprintf(os.Stderr, "bench: %d of %d boots failed (see above)\n", failed, cfg.runs*len(results))
 		}
 	}
-	ioFailed := 0
+	ioMissing := 0
 	if cfg.ioRuns > 0 {
-		ioResults, n, err := runIO(cfg, os.Stderr)
+		ioResults, n, missing, err := runIO(cfg, os.Stderr)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench: I/O benchmark: %v\n", err)
 			os.Exit(1)
 		}
-		ioFailed = n
+		ioMissing = missing
 		fmt.Println()
 		printIOTable(os.Stdout, cfg, ioResults)
 		printIOTargets(os.Stdout, cfg, ioResults)
@@ -85,10 +85,11 @@ func main() {
 			printExitDetail(os.Stdout, cfg, ioResults)
 		}
 		if n > 0 {
-			fmt.Fprintf(os.Stderr, "bench: %d of %d I/O runs failed (see above)\n", n, cfg.ioRuns*len(ioResults))
+			fmt.Fprintf(os.Stderr, "bench: %d I/O boots failed (see above); %d of %d runs have no sample after a retry\n",
+				n, missing, cfg.ioRuns*len(ioResults))
 		}
 	}
-	if failed+ioFailed > 0 {
+	if failed+ioMissing > 0 {
 		os.Exit(1)
 	}
 }
