@@ -167,11 +167,11 @@ func (p *vmmProcess) stop() {
 		}
 		if p.dumps {
 			p.stderr.quitting()
-		}
-		if p.dumps && p.cmd.Process.Signal(syscall.SIGQUIT) == nil {
-			select {
-			case <-p.con.eof:
-			case <-time.After(quitWait):
+			if p.cmd.Process.Signal(syscall.SIGQUIT) == nil {
+				select {
+				case <-p.con.eof:
+				case <-time.After(quitWait):
+				}
 			}
 		}
 		p.kill()
