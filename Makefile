@@ -44,9 +44,10 @@ GOVMM_LDFLAGS := -X runtime.godebugDefault=disablethp=1
 FUZZTIME_TEST ?= 100000x
 FUZZTIME ?= 2m
 BENCH_RUNS ?= 5
-# I/O runs per system: single runs in the sandbox vary by ±30 %, so the
-# medians need more than three.
-BENCH_IO_RUNS ?= 5
+# I/O rounds: each boots every system once and pairs their phases. Single
+# runs in the sandbox vary by ±30 %; an even count has each system go first
+# equally often.
+BENCH_IO_RUNS ?= 8
 DEMO_MEMORY ?= 512M
 DEMO_CPUS ?= 2
 

@@ -272,6 +272,7 @@ while :; do sleep 0.01; done`
 		time.Sleep(10 * time.Millisecond) // the trap is set before the first line
 	}
 	p.stop()
+	p.reap() // as callers do: stderr is complete only once waited for
 	got := p.describe()
 	for _, want := range []string{"govmm: starting", "VMM state when stopped (SIGQUIT):\n    govmm: vCPU 0: halted rip=0xffffffff81000000"} {
 		if !strings.Contains(got, want) {

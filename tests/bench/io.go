@@ -22,33 +22,52 @@ import (
 // and a virtio NIC on a tap, and has the guest's agent check (guest/init/
 // agent.go) run one phase at a time while the host reads the VMM's KVM
 // exits and CPU time between phases, with the guest idle.
+//
+// The systems of a round are up together, each on its own lane, and take
+// turns phase by phase: the nested sandbox's speed drifts by a third over
+// tens of seconds, more than the VMMs differ, so one system's phase is
+// compared with the other's run seconds apart, not a whole run later.
 const (
-	ioTap       = "gvbench0"
-	ioHostAddr  = "10.88.0.1"
-	ioGuestAddr = "10.88.0.2"
-	ioPort      = 7700
-	ioMAC       = "52:54:00:00:88:02"
-	ioTimeout   = 4 * time.Minute
-	ioRetries   = 1 // boots after a failed I/O run
+	ioPort = 7700
+	// ioStepTimeout bounds each step of a guest: its boot, each phase, its
+	// power-off. A step, not a guest's whole life, since one system's
+	// phases wait while the others take their turns.
+	ioStepTimeout = 2 * time.Minute
+	ioRetries     = 1 // boots after a failed I/O run
 )
 
-// ioCmdline configures the guest's NIC and starts the agent.
-var ioCmdline = fmt.Sprintf("console=ttyS0 reboot=k,panic_warm panic=-1 quiet govmm.check=net=eth0:%s/24,agent=%s:%d",
-	ioGuestAddr, ioHostAddr, ioPort)
+// ioLane is one system's own disk image, tap and subnet, and the listener
+// its guest's agent connects to.
+type ioLane struct {
+	image, tap, hostAddr, guestAddr, mac string
+	l                                    *net.TCPListener
+}
 
-// ioSetup is what an I/O run adds to a system's command line.
-type ioSetup struct{ image, tap string }
+func newIOLane(i int) *ioLane {
+	return &ioLane{
+		tap:       fmt.Sprintf("gvbench%d", i),
+		hostAddr:  fmt.Sprintf("10.88.%d.1", i),
+		guestAddr: fmt.Sprintf("10.88.%d.2", i),
+		mac:       fmt.Sprintf("52:54:00:00:88:%02x", i+2),
+	}
+}
 
-func (s system) ioArgs(io ioSetup) []string {
+// cmdline configures the guest's NIC and starts the agent.
+func (l *ioLane) cmdline() string {
+	return fmt.Sprintf("console=ttyS0 reboot=k,panic_warm panic=-1 quiet govmm.check=net=eth0:%s/24,agent=%s:%d",
+		l.guestAddr, l.hostAddr, ioPort)
+}
+
+func (s system) ioArgs(l *ioLane) []string {
 	if !s.isQEMU() {
-		return []string{"--disk", "path=" + io.image, "--net", "tap=" + io.tap + ",mac=" + ioMAC}
+		return []string{"--disk", "path=" + l.image, "--net", "tap=" + l.tap + ",mac=" + l.mac}
 	}
 	// QEMU's defaults otherwise: writeback cache, thread pool I/O, no vhost.
 	return []string{
-		"-drive", "file=" + io.image + ",format=raw,if=none,id=disk0",
+		"-drive", "file=" + l.image + ",format=raw,if=none,id=disk0",
 		"-device", "virtio-blk-pci,drive=disk0",
-		"-netdev", "tap,id=net0,ifname=" + io.tap + ",script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=net0,mac=" + ioMAC,
+		"-netdev", "tap,id=net0,ifname=" + l.tap + ",script=no,downscript=no",
+		"-device", "virtio-net-pci,netdev=net0,mac=" + l.mac,
 	}
 }
 
@@ -98,21 +117,38 @@ type phaseResult struct {
 	kvm map[string]uint64
 }
 
-// prepareIO makes the disk image and the tap the runs share.
-func prepareIO(c *config) (ioSetup, func(), error) {
+// prepareLanes makes one lane per system: its disk image, its tap with the
+// host's address, and a listener on that address.
+func prepareLanes(c *config, n int) (lanes []*ioLane, cleanup func(), err error) {
+	cleanup = func() {
+		for _, l := range lanes {
+			l.close()
+		}
+	}
+	for i := range n {
+		l := newIOLane(i)
+		lanes = append(lanes, l)
+		if err := l.open(c); err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+	}
+	return lanes, cleanup, nil
+}
+
+func (l *ioLane) open(c *config) error {
 	f, err := os.CreateTemp("", "govmm-bench-*.img")
 	if err != nil {
-		return ioSetup{}, nil, err
+		return err
 	}
+	l.image = f.Name()
 	// Real bytes, not a hole: a sparse file reads faster than any disk.
 	_, err = io.CopyN(f, pattern.NewReader(1), int64(mibBytes(c)))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	cleanup := func() { os.Remove(f.Name()) }
 	if err != nil {
-		cleanup()
-		return ioSetup{}, nil, fmt.Errorf("disk image: %w", err)
+		return fmt.Errorf("disk image: %w", err)
 	}
 	ip := func(args ...string) error {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
@@ -120,45 +156,53 @@ func prepareIO(c *config) (ioSetup, func(), error) {
 		}
 		return nil
 	}
-	exec.Command("ip", "link", "del", ioTap).Run() // left over from a killed run
+	exec.Command("ip", "link", "del", l.tap).Run() // left over from a killed run
 	for _, args := range [][]string{
-		{"tuntap", "add", "dev", ioTap, "mode", "tap"},
-		{"addr", "add", ioHostAddr + "/24", "dev", ioTap},
-		{"link", "set", ioTap, "up"},
+		{"tuntap", "add", "dev", l.tap, "mode", "tap"},
+		{"addr", "add", l.hostAddr + "/24", "dev", l.tap},
+		{"link", "set", l.tap, "up"},
 	} {
 		if err := ip(args...); err != nil {
-			cleanup()
-			return ioSetup{}, nil, fmt.Errorf("%w (the I/O benchmark needs root and iproute2)", err)
+			return fmt.Errorf("%w (the I/O benchmark needs root and iproute2)", err)
 		}
 	}
-	return ioSetup{image: f.Name(), tap: ioTap}, func() {
-		exec.Command("ip", "link", "del", ioTap).Run()
-		cleanup()
-	}, nil
+	ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", l.hostAddr, ioPort))
+	if err != nil {
+		return err
+	}
+	l.l = ln.(*net.TCPListener)
+	return nil
 }
 
-// runIO runs every I/O system once per round, interleaved as the boots are.
-// It returns how many boots failed and how many runs stayed without a
-// sample after their retry.
+func (l *ioLane) close() {
+	if l.l != nil {
+		l.l.Close()
+	}
+	exec.Command("ip", "link", "del", l.tap).Run()
+	if l.image != "" {
+		os.Remove(l.image)
+	}
+}
+
+// runIO runs the I/O systems together once per round (ioRound). A system
+// whose run failed is booted again alone. It returns how many boots failed
+// and how many runs stayed without a sample after their retry.
 func runIO(c *config, log io.Writer) (results []result, failed, missing int, err error) {
-	setup, cleanup, err := prepareIO(c)
+	systems := selected(c, ioSystems())
+	lanes, cleanup, err := prepareLanes(c, len(systems))
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	defer cleanup()
-	l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ioHostAddr, ioPort))
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	defer l.Close()
-	systems := selected(c, ioSystems())
 	results = make([]result, len(systems))
 	for i, s := range systems {
 		results[i].name = s.name
 	}
 	for run := 1; run <= c.ioRuns; run++ {
-		for i, s := range systems {
-			smp, err := ioRun(c, s, setup, l.(*net.TCPListener))
+		order := roundOrder(run, len(systems))
+		samples, errs := ioRound(c, pick(systems, order), pick(lanes, order))
+		for k, i := range order {
+			s, smp, err := systems[i], samples[k], errs[k]
 			for try := 1; err != nil; try++ {
 				failed++
 				fmt.Fprintf(log, "bench: I/O run %d/%d %s: FAILED: %v\n", run, c.ioRuns, s.name, err)
@@ -167,13 +211,15 @@ func runIO(c *config, log io.Writer) (results []result, failed, missing int, err
 				}
 				// The nested sandbox loses a guest now and then, whichever
 				// VMM runs it; another boot keeps the medians on c.ioRuns.
-				fmt.Fprintf(log, "bench: I/O run %d/%d %s: again\n", run, c.ioRuns, s.name)
-				smp, err = ioRun(c, s, setup, l.(*net.TCPListener))
+				fmt.Fprintf(log, "bench: I/O run %d/%d %s: again, alone\n", run, c.ioRuns, s.name)
+				one, errs := ioRound(c, []system{s}, []*ioLane{lanes[i]})
+				smp, err = one[0], errs[0]
 			}
 			if err != nil {
 				missing++
 				continue
 			}
+			smp.round = run
 			results[i].samples = append(results[i].samples, smp)
 			fmt.Fprintf(log, "bench: I/O run %d/%d %s: read %.1f MiB/s, write %.1f MiB/s, %.0f IOPS, tx %.1f MiB/s, rx %.1f MiB/s, rtt %.0f µs\n",
 				run, c.ioRuns, s.name, smp.rate(c, "read"), smp.rate(c, "write"), smp.perSecond(c, "randread"),
@@ -183,69 +229,169 @@ func runIO(c *config, log io.Writer) (results []result, failed, missing int, err
 	return results, failed, missing, nil
 }
 
-// ioRun boots one system with the disk and NIC and drives its agent.
-func ioRun(c *config, s system, setup ioSetup, l *net.TCPListener) (smp sample, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-	defer cancel()
+// roundOrder is the order the n systems take their turns in round run: it
+// flips every round, so neither system always goes first.
+func roundOrder(run, n int) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	if run%2 == 0 {
+		slices.Reverse(order)
+	}
+	return order
+}
+
+func pick[T any](all []T, order []int) []T {
+	out := make([]T, len(order))
+	for k, i := range order {
+		out[k] = all[i]
+	}
+	return out
+}
+
+// ioRound boots the systems, each on its lane, then runs each phase on each
+// system in turn, and returns each system's sample or why it has none. A
+// system that fails leaves the round; the others go on.
+func ioRound(c *config, systems []system, lanes []*ioLane) ([]sample, []error) {
+	samples := make([]sample, len(systems))
+	errs := make([]error, len(systems))
+	guests := make([]*ioGuest, len(systems))
+	for k, s := range systems {
+		guests[k], errs[k] = bootIO(c, s, lanes[k])
+	}
+	for _, ph := range phases {
+		for k, g := range guests {
+			if g == nil {
+				continue
+			}
+			if err := g.phase(c, ph); err != nil {
+				errs[k], guests[k] = g.close(err), nil
+			}
+		}
+	}
+	for k, g := range guests {
+		if g != nil {
+			smp, err := g.finish()
+			samples[k], errs[k] = smp, g.close(err)
+		}
+	}
+	return samples, errs
+}
+
+// ioGuest is a system booted for the I/O phases, its agent connected.
+type ioGuest struct {
+	p      *vmmProcess
+	q      *qmpClient // QEMU only
+	conn   *net.TCPConn
+	a      *agent
+	stats  func(context.Context) (map[string]uint64, error)
+	ctx    context.Context // cancelled by close
+	cancel context.CancelFunc
+	dir    string
+	smp    sample
+}
+
+// bootIO starts a system with the lane's disk and NIC and waits for its
+// agent to connect.
+func bootIO(c *config, s system, lane *ioLane) (g *ioGuest, err error) {
+	ctx, cancel := context.WithCancel(context.Background())
 	dir, err := os.MkdirTemp("", "govmm-bench-")
 	if err != nil {
-		return smp, err
+		cancel()
+		return nil, err
 	}
-	defer os.RemoveAll(dir)
 	qmpName := filepath.Base(dir) + ".qmp"
-	path, args := s.command(c, dir, qmpName, ioCmdline)
-	p, err := launch(path, append(args, s.ioArgs(setup)...), !s.isQEMU())
+	path, args := s.command(c, dir, qmpName, lane.cmdline())
+	p, err := launch(path, append(args, s.ioArgs(lane)...), !s.isQEMU())
 	if err != nil {
-		return smp, err
+		cancel()
+		os.RemoveAll(dir)
+		return nil, err
 	}
-	stopTimer := context.AfterFunc(ctx, p.stop)
-	defer func() {
-		stopTimer()
-		if err != nil {
-			p.stop()
-		}
-		p.reap()
-		if err != nil {
-			err = fmt.Errorf("%w%s", err, p.describe())
-		}
-	}()
-	stats := func() (map[string]uint64, error) { return govmmStats(ctx, p.cmd.Process.Pid, statsPath(dir)) }
-	var q *qmpClient
+	g = &ioGuest{p: p, ctx: ctx, cancel: cancel, dir: dir, smp: sample{io: map[string]phaseResult{}}}
+	g.stats = func(ctx context.Context) (map[string]uint64, error) {
+		return govmmStats(ctx, p.cmd.Process.Pid, statsPath(dir))
+	}
+	step, done := context.WithTimeout(ctx, ioStepTimeout)
+	defer done()
 	if s.isQEMU() {
-		if q, err = dialQMP(ctx, qmpName, p.con.eof); err != nil {
-			return smp, p.withExitStatus(err)
+		if g.q, err = dialQMP(step, qmpName, p.con.eof); err != nil {
+			return nil, g.close(p.withExitStatus(err))
 		}
-		defer q.Close()
-		stats = q.vcpuStats
+		g.stats = func(context.Context) (map[string]uint64, error) { return g.q.vcpuStats() }
 	}
-	if _, err := p.con.waitReport(ctx); err != nil {
-		return smp, p.withExitStatus(err)
+	if _, err := p.con.waitReport(step); err != nil {
+		return nil, g.close(p.withExitStatus(err))
 	}
-	l.SetDeadline(time.Now().Add(2 * time.Minute))
-	conn, err := l.AcceptTCP()
+	deadline, _ := step.Deadline()
+	lane.l.SetDeadline(deadline)
+	if g.conn, err = lane.l.AcceptTCP(); err != nil {
+		return nil, g.close(fmt.Errorf("the guest's agent did not connect to %s:%d: %w", lane.hostAddr, ioPort, err))
+	}
+	g.a = &agent{conn: g.conn, in: bufio.NewReader(g.conn)}
+	return g, nil
+}
+
+// step bounds the guest's next step: the agent's and QMP's connections get
+// the returned context's deadline.
+func (g *ioGuest) step() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(g.ctx, ioStepTimeout)
+	deadline, _ := ctx.Deadline()
+	g.conn.SetDeadline(deadline)
+	if g.q != nil {
+		g.q.conn.SetDeadline(deadline)
+	}
+	return ctx, cancel
+}
+
+// phase runs one phase and keeps its result.
+func (g *ioGuest) phase(c *config, ph phase) error {
+	ctx, cancel := g.step()
+	defer cancel()
+	stats := func() (map[string]uint64, error) { return g.stats(ctx) }
+	r, err := measure(g.p.cmd.Process.Pid, stats, func() (time.Duration, error) { return g.a.run(c, ph) })
 	if err != nil {
-		return smp, fmt.Errorf("the guest's agent did not connect to %s:%d: %w", ioHostAddr, ioPort, err)
+		return fmt.Errorf("phase %s: %w", ph.name, err)
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(ioTimeout))
-	a := &agent{conn: conn, in: bufio.NewReader(conn)}
-	smp.io = map[string]phaseResult{}
-	for _, ph := range phases {
-		r, err := measure(p.cmd.Process.Pid, stats, func() (time.Duration, error) { return a.run(c, ph) })
-		if err != nil {
-			return smp, fmt.Errorf("phase %s: %w", ph.name, err)
-		}
-		smp.io[ph.name] = r
+	g.smp.io[ph.name] = r
+	return nil
+}
+
+// finish has the guest power off and returns the run's sample.
+func (g *ioGuest) finish() (sample, error) {
+	ctx, cancel := g.step()
+	defer cancel()
+	if _, err := g.a.command("quit"); err != nil {
+		return g.smp, err
 	}
-	if _, err := a.command("quit"); err != nil {
-		return smp, err
-	}
-	if q != nil {
-		if err := quitAfterPoweroff(q); err != nil {
-			return smp, err
+	if g.q != nil {
+		if err := quitAfterPoweroff(g.q); err != nil {
+			return g.smp, err
 		}
 	}
-	return smp, p.waitExit(ctx, &smp)
+	return g.smp, g.p.waitExit(ctx, &g.smp)
+}
+
+// close releases the guest. After an error it stops the VMM first, and
+// returns err with the VMM's state; it returns nil after a clean exit.
+func (g *ioGuest) close(err error) error {
+	if g.conn != nil {
+		g.conn.Close()
+	}
+	if g.q != nil {
+		g.q.Close()
+	}
+	if err != nil {
+		g.p.stop()
+	}
+	g.p.reap()
+	if err != nil {
+		err = fmt.Errorf("%w%s", err, g.p.describe())
+	}
+	g.cancel()
+	os.RemoveAll(g.dir)
+	return err
 }
 
 // measure runs f between two readings of the VMM's exits and CPU time. For

@@ -103,6 +103,11 @@ func summarize(r result, m metric) summary {
 			xs = append(xs, v)
 		}
 	}
+	return summarizeValues(xs)
+}
+
+// summarizeValues sorts xs in place and summarizes it.
+func summarizeValues(xs []float64) summary {
 	if len(xs) == 0 {
 		return summary{}
 	}
