@@ -99,17 +99,20 @@ func printIOTargets(w io.Writer, c *config, results []result) {
 			fmt.Fprintf(w, "  %s: unknown (no round with a sample of both)\n", m.label)
 			continue
 		}
+		evenOrAhead := func(ratio float64) bool {
+			if m.higherIsBetter {
+				return ratio >= 1
+			}
+			return ratio <= 1
+		}
 		ahead := 0
 		for _, x := range ratios {
-			if (m.higherIsBetter && x >= 1) || (!m.higherIsBetter && x <= 1) {
+			if evenOrAhead(x) {
 				ahead++
 			}
 		}
 		r := summarizeValues(ratios)
-		met := r.med <= 1
-		if m.higherIsBetter {
-			met = r.med >= 1
-		}
+		met := evenOrAhead(r.med)
 		fmt.Fprintf(w, "  %s: %s (govmm/QEMU %.3f, %.3f–%.3f; govmm even or ahead in %d of %d rounds; medians %s "+m.format+", %s "+m.format+")\n",
 			m.label, verdict(met), r.med, r.min, r.max, ahead, r.n, gov.name, g.med, qemu.name, q.med)
 	}
