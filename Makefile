@@ -9,7 +9,7 @@ GO ?= go
 CACHE ?= $(HOME)/.cache/govmm
 export GOVMM_CACHE := $(CACHE)
 
-APT_PACKAGES := qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd gcc libc6-dev
+APT_PACKAGES := qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd gcc libc6-dev procps
 GUEST_TREE := $(CACHE)/kernel-cloud
 SANDBOX_TREE := $(CACHE)/kernel-std
 # The sandbox's own QEMU, from bookworm-backports (tests/fetch-qemu.sh says why).

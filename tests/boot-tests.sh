@@ -11,6 +11,11 @@
 # must not hide the other forty results. A test that fails four times fails
 # the run.
 #
+# Every test binary runs under tests/gotest-bounded.sh, which goes on with
+# the binary's printed verdict if the binary does not exit after printing it
+# (the same fault can wedge one sandbox CPU under a thread of the exiting
+# process).
+#
 # GOVMM_BOOT_STATE, a directory outside the sandbox, makes the run
 # resumable: what passed is recorded there as it passes, and when the
 # sandbox's own kernel dies and bin/sandbox runs this script again, the
@@ -28,7 +33,13 @@ for pkg in kvm govmm; do
 		echo "== $pkg package: passed in an earlier attempt"
 		continue
 	fi
-	"bin/$pkg.test" -test.v || exit 1
+	plog=${TMPDIR:-/tmp}/$pkg.$$.log
+	tests/gotest-bounded.sh "$plog" "bin/$pkg.test" -test.v
+	pstatus=$?
+	rm -f "$plog"
+	if [ "$pstatus" != 0 ]; then
+		exit 1
+	fi
 	mark "$pkg"
 done
 
@@ -45,14 +56,14 @@ fi
 
 log=${state:-${TMPDIR:-/tmp}}/boot.$$.log
 if [ -n "$skip" ]; then
-	{ bin/boot.test -test.v -test.timeout 30m -test.skip "$skip"; echo $? >"$log.status"; } 2>&1 | tee "$log"
+	tests/gotest-bounded.sh "$log" bin/boot.test -test.v -test.timeout 30m -test.skip "$skip"
 else
-	{ bin/boot.test -test.v -test.timeout 30m; echo $? >"$log.status"; } 2>&1 | tee "$log"
+	tests/gotest-bounded.sh "$log" bin/boot.test -test.v -test.timeout 30m
 fi
-status=$(cat "$log.status")
+status=$?
 failed=$(sed -n 's/^--- FAIL: \([A-Za-z0-9_]*\) .*/\1/p' "$log" | sort -u | tr '\n' ' ')
 if [ -z "$state" ]; then
-	rm -f "$log" "$log.status"
+	rm -f "$log"
 fi
 if [ "$status" = 0 ]; then
 	exit 0
@@ -68,13 +79,14 @@ for attempt in 1 2 3; do
 	echo "== boot tests failed: $failed; running them again alone ($attempt of 3) to tell a sandbox fault from a real failure"
 	still=""
 	for t in $failed; do
-		if bin/boot.test -test.v -test.timeout 12m -test.run "^$t\$"; then
+		if tests/gotest-bounded.sh "$log.rerun" bin/boot.test -test.v -test.timeout 12m -test.run "^$t\$"; then
 			echo "== FLAKY: $t failed, then passed alone (its earlier failures are above)"
 		else
 			still="$still $t"
 		fi
 	done
 	failed=${still# }
+	rm -f "$log.rerun"
 	if [ -z "$failed" ]; then
 		exit 0
 	fi
