@@ -186,11 +186,22 @@ func (q *Queue) Mem() *memory.RAM { return q.mem }
 // there is none; with EVENT_IDX it then asks the driver to kick for the next
 // one (avail_event, §2.7.10). An error means the queue is broken: Broken was
 // called and every later call returns the same error.
-func (q *Queue) Pop() (Chain, bool, error) {
+func (q *Queue) Pop() (Chain, bool, error) { return q.pop(true) }
+
+// Poll is Pop for a caller that will look again soon without waiting for a
+// kick: when there is no chain it leaves avail_event where it was, so the
+// driver goes on adding chains without kicking.
+func (q *Queue) Poll() (Chain, bool, error) { return q.pop(false) }
+
+func (q *Queue) pop(askKick bool) (Chain, bool, error) {
 	if err := q.err(); err != nil {
 		return Chain{}, false, err
 	}
-	n, err := q.pending()
+	pending := q.availPending
+	if askKick {
+		pending = q.pending
+	}
+	n, err := pending()
 	if err != nil || n == 0 {
 		return Chain{}, false, q.failIf(err)
 	}
@@ -321,6 +332,10 @@ func (q *Queue) Wait() error {
 	q.count.Kicks.Add(n)
 	return nil
 }
+
+// Stopped reports whether Stop was called: a worker that polls the ring
+// instead of waiting checks it between polls.
+func (q *Queue) Stopped() bool { return q.stopped.Load() }
 
 // Stop makes Wait return ErrStopped, now and from then on. It may be called
 // from any goroutine, more than once.

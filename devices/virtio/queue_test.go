@@ -309,6 +309,30 @@ func TestPopPublishesAvailEvent(t *testing.T) {
 	}
 }
 
+func TestPollLeavesAvailEvent(t *testing.T) {
+	tq := newTestQueue(t, 8, FeatureRingEventIdx)
+	tq.drv.add(writable(1))
+	tq.mustPop(t)
+	if _, ok, err := tq.Pop(); ok || err != nil {
+		t.Fatalf("Pop() = %v, %v", ok, err)
+	}
+	tq.drv.add(writable(1))
+	tq.drv.add(writable(1))
+	for range 2 {
+		if _, ok, err := tq.Poll(); !ok || err != nil {
+			t.Fatalf("Poll() = %v, %v; want the chain added", ok, err)
+		}
+	}
+	if _, ok, err := tq.Poll(); ok || err != nil {
+		t.Fatalf("Poll() on an empty queue = %v, %v", ok, err)
+	}
+	// avail_event still asks for a kick at the chain after the first, which
+	// the driver has passed: it adds more without kicking.
+	if got := tq.drv.availEvent(); got != 1 {
+		t.Errorf("avail_event = %d after Poll emptied the queue; want 1, where Pop left it", got)
+	}
+}
+
 func TestWaitReturnsOnKick(t *testing.T) {
 	tq := newTestQueue(t, 8, 0)
 	if err := tq.kick.Write(1); err != nil {

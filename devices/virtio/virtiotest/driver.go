@@ -36,6 +36,7 @@ type Driver struct {
 	dataEnd  memory.GuestAddress
 	nextDesc uint16
 	availIdx uint16
+	kickIdx  uint16 // availIdx when KickIfAsked last decided
 	usedSeen uint16
 	n        *Notifier
 }
@@ -172,13 +173,36 @@ func (d *Driver) WriteDesc(i uint16, ds Desc) {
 	d.write(d.cfg.Desc+memory.GuestAddress(16*uint64(i)), b[:])
 }
 
+// KickIfAsked kicks the way a driver with EVENT_IDX does (§2.7.10; Linux's
+// virtqueue_kick_prepare): only if the chains published since its last
+// decision moved avail.idx past the device's avail_event. It reports whether
+// it kicked.
+func (d *Driver) KickIfAsked() bool {
+	d.t.Helper()
+	old := d.kickIdx
+	d.kickIdx = d.availIdx
+	// Publish's store of avail.idx is a full barrier: this load sees an
+	// avail_event the device stored before it looked at avail.idx.
+	event, err := d.mem.LoadUint16Atomic(d.cfg.Device + 4 + memory.GuestAddress(8*uint64(d.cfg.Size)))
+	if err != nil {
+		d.t.Fatalf("virtiotest: %v", err)
+	}
+	if d.availIdx-event-1 < d.availIdx-old {
+		d.Kick()
+		return true
+	}
+	return false
+}
+
 // Publish puts head in the next available ring slot, then bumps avail.idx
 // (§2.7.13).
 func (d *Driver) Publish(head uint16) {
 	slot := d.cfg.Driver + 4 + memory.GuestAddress(2*uint64(d.availIdx%d.cfg.Size))
 	d.put16(slot, head)
 	d.availIdx++
-	d.put16(d.cfg.Driver+2, d.availIdx)
+	if err := d.mem.StoreUint16Atomic(d.cfg.Driver+2, d.availIdx); err != nil {
+		d.t.Fatalf("virtiotest: %v", err)
+	}
 }
 
 // Used is one used ring element (§2.7.8).
