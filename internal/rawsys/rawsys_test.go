@@ -3,6 +3,7 @@ package rawsys
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,5 +56,15 @@ func TestWritevGathersAndReusesIovecs(t *testing.T) {
 	}
 	if n, err := Writev(w, nil, &iovecs); n != 0 || err != nil {
 		t.Fatalf("Writev of nothing = %d, %v", n, err)
+	}
+}
+
+func TestNanosleepSleepsAtLeastAsLongAsAsked(t *testing.T) {
+	for _, d := range []time.Duration{0, 50 * time.Microsecond, 2 * time.Millisecond} {
+		start := time.Now()
+		Nanosleep(d)
+		if got := time.Since(start); got < d {
+			t.Errorf("Nanosleep(%v) returned after %v", d, got)
+		}
 	}
 }

@@ -11,6 +11,7 @@
 package rawsys
 
 import (
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -58,6 +59,20 @@ func Writev(fd uintptr, bufs [][]byte, iovecs *[]unix.Iovec) (int, error) {
 		if errno != unix.EINTR {
 			clear(iov) // hold no pointers into the buffers between calls
 			return result(n, errno)
+		}
+	}
+}
+
+// Nanosleep sleeps for d in nanosleep(2). It holds its P while it sleeps, so
+// it is for sleeps of tens of microseconds, which a Go system call would
+// spend waking sysmon and time.Sleep would round up to a millisecond.
+func Nanosleep(d time.Duration) {
+	ts := unix.NsecToTimespec(d.Nanoseconds())
+	for {
+		// The Go runtime's preemption signals interrupt it; ts holds the rest.
+		_, _, errno := unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), uintptr(unsafe.Pointer(&ts)), 0)
+		if errno != unix.EINTR {
+			return
 		}
 	}
 }
