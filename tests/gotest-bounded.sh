@@ -36,13 +36,13 @@ verdict() {
 waited=0
 while [ ! -s "$log.status" ]; do
 	sleep 1
-	if [ -z "$(verdict)" ]; then
+	v=$(verdict)
+	if [ -z "$v" ]; then
 		waited=0
 		continue
 	fi
 	waited=$((waited + 1))
 	if [ "$waited" -ge "$grace" ]; then
-		v=$(verdict)
 		kill "$tailpid" 2>/dev/null
 		echo "== $1 printed its verdict ($(tail -n 1 "$log")) but had not exited ${grace}s later; going on without it"
 		pid=$(pgrep -P "$runner")

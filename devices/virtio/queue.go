@@ -197,11 +197,7 @@ func (q *Queue) pop(askKick bool) (Chain, bool, error) {
 	if err := q.err(); err != nil {
 		return Chain{}, false, err
 	}
-	pending := q.availPending
-	if askKick {
-		pending = q.pending
-	}
-	n, err := pending()
+	n, err := q.pending(askKick)
 	if err != nil || n == 0 {
 		return Chain{}, false, q.failIf(err)
 	}
@@ -220,12 +216,13 @@ func (q *Queue) pop(askKick bool) (Chain, bool, error) {
 	return c, true, nil
 }
 
-// pending is how many chains are available. With EVENT_IDX, when there are
-// none it publishes avail_event and looks again: the store is a full
-// barrier, so a chain the driver adds afterwards is either seen here or kicked.
-func (q *Queue) pending() (uint16, error) {
+// pending is how many chains are available. With EVENT_IDX and askKick,
+// when there are none it publishes avail_event and looks again: the store is
+// a full barrier, so a chain the driver adds afterwards is either seen here
+// or kicked.
+func (q *Queue) pending(askKick bool) (uint16, error) {
 	n, err := q.availPending()
-	if err != nil || n > 0 || !q.eventIdx {
+	if err != nil || n > 0 || !askKick || !q.eventIdx {
 		return n, err
 	}
 	if err := q.mem.StoreUint16Atomic(q.availEventAddr(), q.lastAvail); err != nil {
