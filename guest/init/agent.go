@@ -174,7 +174,10 @@ func alignedBuffer(size int) ([]byte, func(), error) {
 }
 
 // sequentialIO reads or writes mib MiB from the start of dev, bypassing
-// the guest's page cache so that every byte crosses the device.
+// the guest's page cache so that every byte crosses the device, one call at
+// a time as dd or fio with one job would. The calls are raw (rawPositional)
+// so that the exits counted per MiB are the device's, not this program's
+// runtime's.
 func sequentialIO(dev string, mib uint64, write bool) error {
 	flags := unix.O_RDONLY
 	if write {
@@ -192,12 +195,7 @@ func sequentialIO(dev string, mib uint64, write bool) error {
 	defer free()
 	for i := range mib {
 		off := int64(i << 20)
-		var n int
-		if write {
-			n, err = unix.Pwrite(fd, buf, off)
-		} else {
-			n, err = unix.Pread(fd, buf, off)
-		}
+		n, err := rawPositional(fd, buf, off, write)
 		if err == nil && n != len(buf) {
 			err = fmt.Errorf("short transfer of %d bytes (is the disk at least %d MiB?)", n, mib)
 		}
@@ -241,6 +239,8 @@ func randomReads(dev string, ops uint64, depth int) error {
 			defer free()
 			for next.Add(1) <= ops {
 				off := int64(rand.Uint64N(blocks) * 4096)
+				// A Go system call, not a raw one: a raw call would hold
+				// the P, and a one-vCPU guest would have one read in flight.
 				if n, err := unix.Pread(fd, buf, off); err != nil || n != len(buf) {
 					errs <- fmt.Errorf("%s at %d: %d bytes, %v", dev, off, n, err)
 					return
