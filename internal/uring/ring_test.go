@@ -91,13 +91,20 @@ func fileFD(t *testing.T, f *os.File) int {
 	return fd
 }
 
-func TestVectoredWriteThenReadBack(t *testing.T) {
-	r, ev := newRing(t, 8)
+// newFile creates an empty file in t.TempDir, closed when the test ends.
+func newFile(t *testing.T) *os.File {
+	t.Helper()
 	f, err := os.Create(filepath.Join(t.TempDir(), "img"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestVectoredWriteThenReadBack(t *testing.T) {
+	r, ev := newRing(t, 8)
+	f := newFile(t)
 	fd := fileFD(t, f)
 
 	a, b := bytes.Repeat([]byte("a"), 4096), bytes.Repeat([]byte("b"), 100)
@@ -135,6 +142,48 @@ func TestErrorsArriveAsNegatedErrno(t *testing.T) {
 	r, ev := newRing(t, 4)
 	if res := transfer(t, r, ev, false, 1<<20, [][]byte{make([]byte, 16)}, 0); syscall.Errno(-res) != unix.EBADF {
 		t.Fatalf("readv of a closed descriptor completed with %d, want -EBADF", res)
+	}
+}
+
+// datasync syncs fd through the ring and returns the result, redoing a
+// cancelled request as transfer does.
+func datasync(t *testing.T, r *Ring, ev *eventfd.EventFD, fd int) int32 {
+	t.Helper()
+	const tag = 7
+	for range 5 {
+		if !r.PrepareDatasync(fd, tag) {
+			t.Fatal("an empty ring refused an entry")
+		}
+		if err := r.Submit(); err != nil {
+			t.Fatal(err)
+		}
+		if res := waitFor(t, r, ev, 1)[tag]; res != -int32(unix.ECANCELED) {
+			return res
+		}
+	}
+	t.Fatal("the kernel cancelled the same datasync 5 times")
+	return 0
+}
+
+func TestDatasyncSyncsAFileAndRefusesAPipe(t *testing.T) {
+	r, ev := newRing(t, 4)
+	f := newFile(t)
+	if n := transfer(t, r, ev, true, fileFD(t, f), [][]byte{bytes.Repeat([]byte("d"), 8192)}, 0); n != 8192 {
+		t.Fatalf("writev completed with %d, want 8192", n)
+	}
+	if res := datasync(t, r, ev, fileFD(t, f)); res != 0 {
+		t.Fatalf("datasync of a file completed with %d, want 0", res)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	// fdatasync(2) of a pipe fails with EINVAL: the operation reached the
+	// kernel as a sync of that descriptor, not as a no-op.
+	if res := datasync(t, r, ev, fileFD(t, pw)); syscall.Errno(-res) != unix.EINVAL {
+		t.Fatalf("datasync of a pipe completed with %d, want -EINVAL", res)
 	}
 }
 

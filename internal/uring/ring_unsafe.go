@@ -125,6 +125,20 @@ func (r *Ring) PrepareVectored(write bool, fd int, iov []unix.Iovec, off int64, 
 	return true
 }
 
+// PrepareDatasync queues an fdatasync of fd. The kernel always runs it on an
+// io-wq thread, so it never holds up Submit however long the disk takes.
+func (r *Ring) PrepareDatasync(fd int, tag uint64) bool {
+	e := r.next()
+	if e == nil {
+		return false
+	}
+	e.opcode = opFsync
+	e.fd = int32(fd)
+	e.rwFlags = fsyncDatasync
+	e.userData = tag
+	return true
+}
+
 // PrepareNop queues an operation that completes at once with result 0: a
 // way to hand a result computed at submission to the reaping goroutine.
 func (r *Ring) PrepareNop(tag uint64) bool {

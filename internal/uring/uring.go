@@ -1,5 +1,5 @@
 // Package uring is the small part of Linux's io_uring a disk needs: vectored
-// reads and writes and no-ops, submitted without waiting and completed
+// reads and writes, data syncs and no-ops, submitted without waiting and completed
 // through an eventfd. A device submits with a raw system call (the kernel
 // never waits for the disk inside it: what would block goes to the kernel's
 // own io-wq threads) and learns of completions in the Go netpoller, so a disk
@@ -17,6 +17,9 @@ const (
 	opNop    = 0
 	opReadv  = 1
 	opWritev = 2
+	opFsync  = 3
+
+	fsyncDatasync = 1 << 0 // IORING_FSYNC_DATASYNC: fdatasync, not fsync
 )
 
 // Offsets to mmap the rings at (IORING_OFF_*).

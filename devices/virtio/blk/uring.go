@@ -19,8 +19,9 @@ import (
 // writes; the completer waits for completions, writes each status and
 // returns the chain. Neither makes a system call that enters the Go
 // scheduler's syscall state on the data path (package uring says why).
-// Requests other than reads and writes are rare and run on the submitter,
-// their result handed to the completer through a no-op.
+// Flushes go to the ring too: fdatasync waits for the disk, and the queue
+// must go on taking reads meanwhile. The other requests are rare and run on
+// the submitter, their result handed to the completer through a no-op.
 type ringQueue struct {
 	d    *Device
 	q    *virtio.Queue
@@ -50,6 +51,7 @@ type slot struct {
 	written uint32
 	result  byte // the status, for a request the submitter ran
 	rw      bool // a read or write submitted to the ring
+	sync    bool // a flush submitted to the ring
 	write   bool
 	off     int64
 	want    int
@@ -136,6 +138,7 @@ func (r *ringQueue) start(c virtio.Chain) error {
 	}
 	s := &r.slots[c.Head]
 	s.status, s.written, s.rw = req.status.Addr, req.written, false
+	s.sync = req.result == statusOK && req.kind == typeFlush
 	if req.result == statusOK && (req.kind == typeIn || req.kind == typeOut) {
 		bufs, err := appendHostSlices(s.bufs[:0], r.mem, req.data)
 		s.bufs = bufs
@@ -149,7 +152,7 @@ func (r *ringQueue) start(c virtio.Chain) error {
 		// Otherwise (nothing to move, or more runs than one call takes,
 		// which seg_max rules out) it runs here.
 	}
-	if !s.rw {
+	if !s.rw && !s.sync {
 		s.result = req.result
 		if req.result == statusOK {
 			s.result = r.d.execute(r.mem, req, &r.submitScratch)
@@ -180,8 +183,11 @@ func (r *ringQueue) submit() error {
 }
 
 func (r *ringQueue) prepare(s *slot, tag uint64) bool {
-	if s.rw {
+	switch {
+	case s.rw:
 		return r.ring.PrepareVectored(s.write, r.fd, s.iovecs, s.off, tag)
+	case s.sync:
+		return r.ring.PrepareDatasync(r.fd, tag)
 	}
 	return r.ring.PrepareNop(tag)
 }
@@ -229,8 +235,11 @@ func (r *ringQueue) finish(c uring.Completion) bool {
 	}
 	s := &r.slots[c.Tag]
 	status := s.result
-	if s.rw {
+	switch {
+	case s.rw:
 		status = r.transferStatus(s, c.Res)
+	case s.sync:
+		status = r.syncStatus(c.Res)
 	}
 	addr, written := s.status, s.written
 	clear(s.iovecs)
@@ -265,6 +274,25 @@ func (r *ringQueue) transferStatus(s *slot, res int32) byte {
 	}
 	if err != nil {
 		r.d.log.Warn("virtio-blk request failed", "write", s.write, "err", err)
+		return statusIOErr
+	}
+	return statusOK
+}
+
+// syncStatus turns a flush's result into its status. A flush the kernel
+// cancelled or interrupted is done again with a blocking call here.
+func (r *ringQueue) syncStatus(res int32) byte {
+	var err error
+	switch res {
+	case 0:
+		return statusOK
+	case -int32(unix.EINTR), -int32(unix.EAGAIN), -int32(unix.ECANCELED):
+		err = r.d.datasync()
+	default:
+		err = unix.Errno(-res)
+	}
+	if err != nil {
+		r.d.log.Warn("virtio-blk flush failed", "err", err)
 		return statusIOErr
 	}
 	return statusOK

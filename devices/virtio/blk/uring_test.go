@@ -227,3 +227,49 @@ func TestUnfinishedTransfersAreRedone(t *testing.T) {
 		t.Errorf("result -EIO: status %d, want IOERR", st)
 	}
 }
+
+// On the ring a flush waits for the disk on a kernel thread, so a read the
+// driver offers after it comes back first, as it never would if the
+// submitter ran fdatasync itself: the page cache holds megabytes the flush
+// must write back, and the read is of data already in memory. A kernel that
+// cancels the flush (see TestUnfinishedTransfersAreRedone) makes it run on
+// the completer; the test allows three tries.
+func TestReadsGoOnDuringAFlush(t *testing.T) {
+	content := pattern(8*SectorSize, 9)
+	path := newImage(t, content)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if inMemory(f) {
+		// There fdatasync returns at once, and io_uring hands reads
+		// to the same kernel threads as the flush, behind it.
+		t.Skipf("TMPDIR (%s) is a memory file system, where a flush has nothing to wait for: set TMPDIR to a directory on a disk", os.TempDir())
+	}
+	r := start(t, openDisk(t, Options{Path: path, IO: IOUring}), 1)
+	drv := r.drvs[0]
+	dirty := bytes.Repeat([]byte{0xd1}, 32<<20)
+	for try := range 3 {
+		// Past the disk's capacity, which was fixed when it opened.
+		if _, err := f.WriteAt(dirty, int64(len(content))); err != nil {
+			t.Fatal(err)
+		}
+		flush := drv.AddChain([][]byte{header(typeFlush, 0)}, []uint32{1})
+		read := drv.AddChain([][]byte{header(typeIn, 0)}, []uint32{SectorSize, 1})
+		drv.Kick()
+		first := drv.WaitUsed()
+		drv.WaitUsed()
+		if st := drv.Bytes(flush.Writable[0])[0]; st != statusOK {
+			t.Fatalf("flush status %d, want OK", st)
+		}
+		if got := drv.Bytes(read.Writable[0]); !bytes.Equal(got, content[:SectorSize]) || drv.Bytes(read.Writable[1])[0] != statusOK {
+			t.Fatal("the read returned the wrong data or status")
+		}
+		if first.ID == uint32(read.Head) {
+			return
+		}
+		t.Logf("try %d: the flush came back before the read", try+1)
+	}
+	t.Fatal("a read offered after a flush waited for it three times out of three: the flush holds up the queue")
+}
