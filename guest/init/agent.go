@@ -7,8 +7,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -212,7 +210,10 @@ func sequentialIO(dev string, mib uint64, write bool) error {
 }
 
 // randomReads reads ops 4 KiB blocks at random aligned offsets of dev,
-// depth of them in flight at once.
+// depth of them in flight at once, from one thread through native AIO as
+// fio's libaio engine does. A goroutine per read would measure this
+// program's scheduler instead: on one vCPU each blocked read holds its P
+// until sysmon takes it back, 20 µs or more later, with a timer interrupt.
 func randomReads(dev string, ops uint64, depth int) error {
 	fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_DIRECT|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -224,31 +225,53 @@ func randomReads(dev string, ops uint64, depth int) error {
 		return fmt.Errorf("size of %s: %d bytes, %v", dev, size, err)
 	}
 	blocks := uint64(size / 4096)
-	var next atomic.Uint64
-	var wg sync.WaitGroup
-	errs := make(chan error, depth)
-	for range depth {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf, free, err := alignedBuffer(4096)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer free()
-			for next.Add(1) <= ops {
-				off := int64(rand.Uint64N(blocks) * 4096)
-				// A Go system call, not a raw one: a raw call would hold
-				// the P, and a one-vCPU guest would have one read in flight.
-				if n, err := unix.Pread(fd, buf, off); err != nil || n != len(buf) {
-					errs <- fmt.Errorf("%s at %d: %d bytes, %v", dev, off, n, err)
-					return
-				}
-			}
-		}()
+	buf, free, err := alignedBuffer(depth * 4096)
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	close(errs)
-	return <-errs
+	defer free()
+	a, err := newAIO(depth)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	// A read's tag is its slot in buf.
+	read := func(slot uint64) aioRead {
+		return aioRead{fd: fd, buf: buf[slot*4096 : (slot+1)*4096], off: int64(rand.Uint64N(blocks) * 4096), tag: slot}
+	}
+	var batch []aioRead
+	for slot := range uint64(min(uint64(depth), ops)) {
+		batch = append(batch, read(slot))
+	}
+	submitted, completed := uint64(len(batch)), uint64(0)
+	for {
+		if err := a.submit(batch); err != nil {
+			return err
+		}
+		if completed == ops {
+			return nil
+		}
+		batch = batch[:0]
+		var failed error
+		err := a.wait(1, func(slot uint64, res int64) {
+			completed++
+			switch {
+			case failed != nil, res == 4096:
+			case res < 0:
+				failed = fmt.Errorf("%s: 4 KiB read: %w", dev, unix.Errno(-res))
+			default:
+				failed = fmt.Errorf("%s: 4 KiB read returned %d bytes", dev, res)
+			}
+			if submitted < ops {
+				batch = append(batch, read(slot))
+				submitted++
+			}
+		})
+		if err == nil {
+			err = failed
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
