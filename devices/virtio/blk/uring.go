@@ -265,7 +265,7 @@ func (r *ringQueue) transferStatus(s *slot, res int32) byte {
 		return statusOK
 	case res > 0:
 		err = r.d.vectoredAll(s.write, advance(s.bufs, int(res)), s.off+int64(res), &r.completeScratch)
-	case res == -int32(unix.EINTR) || res == -int32(unix.EAGAIN) || res == -int32(unix.ECANCELED):
+	case redo(res):
 		err = r.d.vectoredAll(s.write, s.bufs, s.off, &r.completeScratch)
 	case res == 0:
 		err = errors.New("the image shrank underneath the request")
@@ -283,10 +283,10 @@ func (r *ringQueue) transferStatus(s *slot, res int32) byte {
 // cancelled or interrupted is done again with a blocking call here.
 func (r *ringQueue) syncStatus(res int32) byte {
 	var err error
-	switch res {
-	case 0:
+	switch {
+	case res == 0:
 		return statusOK
-	case -int32(unix.EINTR), -int32(unix.EAGAIN), -int32(unix.ECANCELED):
+	case redo(res):
 		err = r.d.datasync()
 	default:
 		err = unix.Errno(-res)
@@ -296,6 +296,13 @@ func (r *ringQueue) syncStatus(res int32) byte {
 		return statusIOErr
 	}
 	return statusOK
+}
+
+// redo reports whether a result means the kernel never did the request:
+// interrupted, out of resources, or cancelled because no io-wq worker could
+// start. Such a request is done again with a blocking call.
+func redo(res int32) bool {
+	return res == -int32(unix.EINTR) || res == -int32(unix.EAGAIN) || res == -int32(unix.ECANCELED)
 }
 
 func (r *ringQueue) release() {
