@@ -54,15 +54,15 @@ func waitFor(t *testing.T, r *Ring, ev *eventfd.EventFD, n int) map[uint64]int32
 	return got
 }
 
-// transfer reads or writes bufs at off and returns the result. A kernel
-// that fails to start an io-wq worker for the request cancels it (Linux 6.1
-// does, now and then, for a thread's first request); callers redo those, and
-// so does this.
-func transfer(t *testing.T, r *Ring, ev *eventfd.EventFD, write bool, fd int, bufs [][]byte, off int64) int32 {
+// complete prepares one operation with tag 1, submits it and returns its
+// result. A kernel that fails to start an io-wq worker for the operation
+// cancels it (Linux 6.1 does, now and then, for a thread's first request);
+// callers redo those, and so does this.
+func complete(t *testing.T, r *Ring, ev *eventfd.EventFD, prepare func(tag uint64) bool) int32 {
 	t.Helper()
 	const tag = 1
 	for range 5 {
-		if !r.PrepareVectored(write, fd, rawsys.AppendIovecs(nil, bufs), off, tag) {
+		if !prepare(tag) {
 			t.Fatal("an empty ring refused an entry")
 		}
 		if err := r.Submit(); err != nil {
@@ -76,6 +76,13 @@ func transfer(t *testing.T, r *Ring, ev *eventfd.EventFD, write bool, fd int, bu
 	}
 	t.Fatal("the kernel cancelled the same request 5 times")
 	return 0
+}
+
+// transfer reads or writes bufs at off and returns the result.
+func transfer(t *testing.T, r *Ring, ev *eventfd.EventFD, write bool, fd int, bufs [][]byte, off int64) int32 {
+	t.Helper()
+	iov := rawsys.AppendIovecs(nil, bufs)
+	return complete(t, r, ev, func(tag uint64) bool { return r.PrepareVectored(write, fd, iov, off, tag) })
 }
 
 func fileFD(t *testing.T, f *os.File) int {
@@ -145,24 +152,10 @@ func TestErrorsArriveAsNegatedErrno(t *testing.T) {
 	}
 }
 
-// datasync syncs fd through the ring and returns the result, redoing a
-// cancelled request as transfer does.
+// datasync syncs fd through the ring and returns the result.
 func datasync(t *testing.T, r *Ring, ev *eventfd.EventFD, fd int) int32 {
 	t.Helper()
-	const tag = 7
-	for range 5 {
-		if !r.PrepareDatasync(fd, tag) {
-			t.Fatal("an empty ring refused an entry")
-		}
-		if err := r.Submit(); err != nil {
-			t.Fatal(err)
-		}
-		if res := waitFor(t, r, ev, 1)[tag]; res != -int32(unix.ECANCELED) {
-			return res
-		}
-	}
-	t.Fatal("the kernel cancelled the same datasync 5 times")
-	return 0
+	return complete(t, r, ev, func(tag uint64) bool { return r.PrepareDatasync(fd, tag) })
 }
 
 func TestDatasyncSyncsAFileAndRefusesAPipe(t *testing.T) {
