@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"unsafe"
 
@@ -101,7 +100,7 @@ func (a *aioContext) wait(min int, done func(tag uint64, res int64)) error {
 	for {
 		n, _, errno := unix.RawSyscall6(unix.SYS_IO_GETEVENTS, a.id, uintptr(min), uintptr(len(a.events)),
 			uintptr(unsafe.Pointer(&a.events[0])), 0, 0)
-		if errors.Is(errno, unix.EINTR) {
+		if errno == unix.EINTR {
 			continue
 		}
 		if errno != 0 {

@@ -1,8 +1,8 @@
 // Package rawsys makes read, write and writev system calls on non-blocking
-// descriptors, and short sleeps, without telling the Go scheduler. A normal system call first
-// enters the runtime's syscall state, which wakes the runtime's monitor
-// thread (sysmon) whenever it sleeps because every P is idle: that is, at the
-// start of nearly every device request. Each wake-up is a thread switch on a
+// descriptors, and short sleeps, without telling the Go scheduler. A normal
+// system call first enters the runtime's syscall state, which wakes the
+// runtime's monitor thread (sysmon) whenever it sleeps because every P is
+// idle: that is, at the start of nearly every device request. Each wake-up is a thread switch on a
 // host CPU the guest's vCPU may be running on. A call that cannot block does
 // not need the scheduler's help, so these skip it.
 //

@@ -1,6 +1,6 @@
 // Package uring is the small part of Linux's io_uring a disk needs: vectored
-// reads and writes, data syncs and no-ops, submitted without waiting and completed
-// through an eventfd. A device submits with a raw system call (the kernel
+// reads and writes, data syncs and no-ops, submitted without waiting and
+// completed through an eventfd. A device submits with a raw system call (the kernel
 // never waits for the disk inside it: what would block goes to the kernel's
 // own io-wq threads) and learns of completions in the Go netpoller, so a disk
 // request, like a network one, never enters the Go scheduler's syscall
