@@ -40,6 +40,23 @@ func parseUint(what, s string) (uint64, error) {
 	return n, nil
 }
 
+// parseDevSeed parses DEV:SEED:AMOUNT, the argument of the checks that
+// write SEED's pattern stream to DEV, and returns AMOUNT, named amountName,
+// unparsed.
+func parseDevSeed(arg, amountName string) (dev string, seed uint64, amount string, err error) {
+	p, err := splitArgs(arg, "DEV", "SEED", amountName)
+	if err != nil {
+		return "", 0, "", err
+	}
+	if dev, err = parseDevice(p[0]); err != nil {
+		return "", 0, "", err
+	}
+	if seed, err = parseUint("SEED", p[1]); err != nil {
+		return "", 0, "", err
+	}
+	return dev, seed, p[2], nil
+}
+
 func parseMiB(s string) (uint64, error) {
 	n, err := parseUint("MIB", s)
 	if err == nil && (n == 0 || n > maxMiB) {

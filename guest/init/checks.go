@@ -75,6 +75,8 @@ func parseCheck(spec string) (check, error) {
 		return parsed(arg, parseDiskWrite)
 	case "diskro":
 		return parsed(arg, parseDiskRO)
+	case "records":
+		return parsed(arg, parseRecords)
 	case "discard":
 		return parsed(arg, parseDiscard)
 	case "net":

@@ -16,6 +16,7 @@ func TestParseChecksAcceptsTheDocumentedSyntax(t *testing.T) {
 		{"disk=/dev/vda", diskCheck{"/dev/vda"}},
 		{"diskwrite=/dev/vdb:18446744073709551615:64", diskWriteCheck{"/dev/vdb", 1<<64 - 1, 64}},
 		{"diskro=/dev/vdc", diskROCheck{"/dev/vdc"}},
+		{"records=/dev/vdb:9:1024", recordsCheck{"/dev/vdb", 9, 1024}},
 		{"discard=/dev/vda:1048576:4194304", discardCheck{"/dev/vda", 1 << 20, 4 << 20}},
 		{"net=eth0:192.168.100.2/24", netCheck{"eth0", netip.MustParsePrefix("192.168.100.2/24")}},
 		{"tcpsend=192.168.100.1:5001:64", tcpSendCheck{tcpArgs{addr, 64}}},
@@ -50,6 +51,8 @@ func parseArgs(name, arg string) (runner, error) {
 		return parseDiskWrite(arg)
 	case "diskro":
 		return parseDiskRO(arg)
+	case "records":
+		return parseRecords(arg)
 	case "discard":
 		return parseDiscard(arg)
 	case "net":
@@ -79,6 +82,9 @@ func TestParseChecksRejectsWithAReason(t *testing.T) {
 		"diskwrite=/dev/vda:1:0":     "MIB 0: want 1 to 65536",
 		"diskwrite=/dev/vda:1:65537": "MIB 65537",
 		"diskwrite=/dev/vda:1:+4":    `MIB "+4"`,
+		"records=/dev/vda:1":         "want DEV:SEED:N",
+		"records=/dev/vda:1:0":       "N 0: want 1 to 1024",
+		"records=/dev/vda:1:1025":    "N 1025",
 		"diskwrite=/dev/vda:18446744073709551616:1": "below 2^64",
 		"diskro=/dev/VDA":                            "lower-case",
 		"discard=/dev/vda:0":                         "want DEV:OFF:LEN",
@@ -136,6 +142,10 @@ func FuzzParseCheck(f *testing.F) {
 			}
 		case diskWriteCheck:
 			if c.mib == 0 || c.mib > maxMiB || !strings.HasPrefix(c.dev, "/dev/") {
+				t.Fatalf("%q accepted as %+v", spec, c)
+			}
+		case recordsCheck:
+			if c.n == 0 || c.n > maxRecords || !strings.HasPrefix(c.dev, "/dev/") {
 				t.Fatalf("%q accepted as %+v", spec, c)
 			}
 		case tcpSendCheck:

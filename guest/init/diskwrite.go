@@ -19,34 +19,22 @@ type diskWriteCheck struct {
 }
 
 func parseDiskWrite(arg string) (diskWriteCheck, error) {
-	p, err := splitArgs(arg, "DEV", "SEED", "MIB")
+	dev, seed, mib, err := parseDevSeed(arg, "MIB")
 	if err != nil {
 		return diskWriteCheck{}, err
 	}
-	var c diskWriteCheck
-	if c.dev, err = parseDevice(p[0]); err != nil {
-		return c, err
-	}
-	if c.seed, err = parseUint("SEED", p[1]); err != nil {
-		return c, err
-	}
-	c.mib, err = parseMiB(p[2])
+	c := diskWriteCheck{dev: dev, seed: seed}
+	c.mib, err = parseMiB(mib)
 	return c, err
 }
 
 func (c diskWriteCheck) run() result {
-	if err := waitFor(c.dev, deviceWait); err != nil {
-		return failed(err)
-	}
-	f, err := os.OpenFile(c.dev, os.O_WRONLY, 0)
+	n := c.mib << 20
+	f, err := openForWriting(c.dev, n)
 	if err != nil {
 		return failed(err)
 	}
 	defer f.Close()
-	n := c.mib << 20
-	if size, err := f.Seek(0, io.SeekEnd); err != nil || uint64(size) < n {
-		return failed(fmt.Errorf("%s holds %d bytes, fewer than %d MiB (seek: %v)", c.dev, size, c.mib, err))
-	}
 	start := time.Now()
 	buf := make([]byte, 1<<20)
 	for off := uint64(0); off < n; off += uint64(len(buf)) {
@@ -59,4 +47,21 @@ func (c diskWriteCheck) run() result {
 		return failed(fmt.Errorf("fsync %s: %w", c.dev, err), kv("written", n), kv("synced", false))
 	}
 	return pass(kv("bytes", n), kv("seed", c.seed), kv("synced", true), kv("mib_s", mibPerSecond(n, time.Since(start))))
+}
+
+// openForWriting waits for the block device dev and opens it for writing,
+// failing unless it holds at least n bytes.
+func openForWriting(dev string, n uint64) (*os.File, error) {
+	if err := waitFor(dev, deviceWait); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(dev, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	if size, err := f.Seek(0, io.SeekEnd); err != nil || uint64(size) < n {
+		f.Close()
+		return nil, fmt.Errorf("%s holds %d bytes, fewer than the %d to write (seek: %v)", dev, size, n, err)
+	}
+	return f, nil
 }
