@@ -26,6 +26,19 @@ var modules = []string{
 	"tun",
 }
 
+// diskModules are loaded too when the sandbox has a disk (-disk): its
+// driver, and ext4, which also mounts ext2 (and wants crc32c to mount
+// either).
+var diskModules = []string{"virtio_blk", "crc32c_generic", "crc16", "mbcache", "jbd2", "ext4"}
+
+// moduleList is what this sandbox loads, in order.
+func moduleList(o *options) []string {
+	if o.disk == "" {
+		return modules
+	}
+	return append(append([]string{}, modules...), diskModules...)
+}
+
 // applets are the busybox commands the init script uses.
 var applets = []string{"sh", "mount", "insmod", "mkdir", "cat", "chroot", "poweroff", "sync", "sed", "setsid", "echo", "test", "["}
 
@@ -33,7 +46,7 @@ var applets = []string{"sh", "mount", "insmod", "mkdir", "cat", "chroot", "power
 // parameters.
 func moduleOrder(o *options) string {
 	var b strings.Builder
-	for _, m := range modules {
+	for _, m := range moduleList(o) {
 		b.WriteString(m)
 		if m == "kvm-amd" && o.kvmAMD != "" {
 			b.WriteString(" " + o.kvmAMD)
@@ -46,7 +59,8 @@ func moduleOrder(o *options) string {
 // buildInitramfs returns the path of the sandbox's initramfs, building it
 // once per distinct content.
 func buildInitramfs(o *options) (string, error) {
-	files, err := kmod.Find(o.kernelTree, modules)
+	names := moduleList(o)
+	files, err := kmod.Find(o.kernelTree, names)
 	if err != nil {
 		return "", err
 	}
@@ -65,7 +79,7 @@ func buildInitramfs(o *options) (string, error) {
 	for _, a := range applets {
 		recs = append(recs, cpio.Symlink("bin/"+a, "busybox"))
 	}
-	for i, name := range modules {
+	for i, name := range names {
 		b, err := os.ReadFile(files[i])
 		if err != nil {
 			return "", err

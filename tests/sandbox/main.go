@@ -27,6 +27,18 @@ import (
 // exitSandboxFailed is the status when the sandbox, not the command, failed.
 const exitSandboxFailed = 125
 
+// exitPowerCut is the status when the command cut the sandbox's power
+// (-power-switch): the sandbox stopped at once, nothing in its caches
+// written anywhere.
+const exitPowerCut = 123
+
+// powerSwitchPort is the I/O port of QEMU's isa-debug-exit device: a byte
+// written there ends QEMU at once with status byte<<1 | 1.
+const powerSwitchPort = 0xf4
+
+// powerCutQEMUStatus is QEMU's status after the byte 1 at powerSwitchPort.
+const powerCutQEMUStatus = 1<<1 | 1
+
 type options struct {
 	qemuTree    string // unpacked QEMU packages; "" for the system's QEMU
 	kernelTree  string
@@ -39,6 +51,8 @@ type options struct {
 	cpus        int
 	timeout     time.Duration
 	interactive bool
+	disk        string // a raw image the sandbox sees as /dev/vda, or ""
+	powerSwitch bool
 	env         []string
 	command     []string
 }
@@ -92,6 +106,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.retries, "retries", 1, "run the command again this many times if the sandbox's kernel dies under it (never with -interactive)")
 	fs.DurationVar(&o.timeout, "timeout", 25*time.Minute, "kill the sandbox after this long, retries included")
 	fs.BoolVar(&o.interactive, "interactive", false, "give the command this terminal (for demos)")
+	fs.StringVar(&o.disk, "disk", "", "a raw image the sandbox sees as its /dev/vda (virtio-blk; the ext2/ext4 modules are loaded to mount it): what the sandbox wrote to it is in the file when the sandbox ends, what it only cached is not")
+	fs.BoolVar(&o.powerSwitch, "power-switch", false, fmt.Sprintf("let the command cut the sandbox's power, as a pulled plug: writing the byte 1 to I/O port %#x (/dev/port) stops the sandbox at once and it exits with status %d", powerSwitchPort, exitPowerCut))
 	fs.Var((*envList)(&o.env), "env", "pass this environment variable into the sandbox (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -141,6 +157,11 @@ func run(o *options, deadline time.Time) (int, error) {
 	}
 	start := time.Now()
 	if err := cmd.Run(); err != nil && ctx.Err() == nil {
+		var ee *exec.ExitError
+		if o.powerSwitch && errors.As(err, &ee) && ee.ExitCode() == powerCutQEMUStatus {
+			fmt.Fprintf(os.Stderr, "sandbox: the command cut the sandbox's power after %v\n", time.Since(start).Round(time.Second))
+			return exitPowerCut, nil
+		}
 		return 0, fmt.Errorf("%s: %w", qemu, err)
 	}
 	if errors.Is(context.Cause(ctx), errStalled) {
@@ -198,7 +219,7 @@ func qemuArgs(o *options, kernel, initrd, dir string) []string {
 		// Ctrl-A and Ctrl-C belong to the program in the sandbox.
 		console = "stdio,id=con,mux=off,signal=off"
 	}
-	return []string{
+	args := []string{
 		"-accel", "tcg,thread=multi", "-cpu", "max", "-smp", strconv.Itoa(o.cpus), "-m", strconv.Itoa(o.memoryMiB),
 		"-display", "none", "-nodefaults", "-no-user-config", "-no-reboot", "-nic", "none",
 		"-chardev", console, "-serial", "chardev:con",
@@ -209,6 +230,18 @@ func qemuArgs(o *options, kernel, initrd, dir string) []string {
 		// without a word on the console; this log says so.
 		"-d", "guest_errors", "-D", qemuLog(dir),
 	}
+	if o.disk != "" {
+		// QEMU keeps no cache of its own for a raw image: what the
+		// sandbox wrote to its disk is in the file once QEMU is gone,
+		// what it still held in its page cache is lost, as a machine's
+		// dirty pages are in a power cut. cache=writeback gives the
+		// sandbox a volatile write cache to flush, as real disks have.
+		args = append(args, "-drive", "file="+strings.ReplaceAll(o.disk, ",", ",,")+",if=virtio,format=raw,cache=writeback")
+	}
+	if o.powerSwitch {
+		args = append(args, "-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=1", powerSwitchPort))
+	}
+	return args
 }
 
 // findQEMU returns the QEMU binary and the -L options for its firmware: from
