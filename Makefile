@@ -109,6 +109,7 @@ build:
 	$(GO) build -o bin/kvmprobe ./tests/kvmprobe
 	$(GO) build -o bin/bench ./tests/bench
 	$(GO) test -c -o bin/boot.test ./tests/boot
+	$(GO) test -c -o bin/powercut.test ./tests/powercut
 	$(GO) test -c -o bin/kvm.test ./kvm
 	$(GO) test -c -o bin/govmm.test .
 
@@ -117,7 +118,7 @@ build:
 unit: deps
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
-	$(GO) test -race $$($(GO) list ./... | grep -v /tests/boot$$)
+	$(GO) test -race $$($(GO) list ./... | grep -v -e /tests/boot$$ -e /tests/powercut$$)
 
 fuzz-smoke:
 	GO=$(GO) tests/fuzz.sh $(FUZZTIME_TEST)
@@ -133,12 +134,15 @@ fuzz:
 boot-test: build kernel sandbox-kernel sandbox-qemu initramfs rootfs
 	@if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe; then \
 		echo "== boot tests on this machine's /dev/kvm"; \
+		echo "== not run here: the power-cut durability test (tests/powercut), which needs the sandbox: GOVMM_SANDBOX=1 runs it"; \
 		env $(BOOT_ENV) tests/boot-tests.sh; \
 	else \
 		echo "== boot tests inside the nested-KVM sandbox (QEMU TCG with SVM, Debian kernel, / over 9p)"; \
 		state=$$(mktemp -d -t govmm-boot-state.XXXXXX); \
 		$(SANDBOX) -timeout 45m -retries 2 -- env $(BOOT_ENV) GOVMM_BOOT_STATE=$$state tests/boot-tests.sh; \
-		status=$$?; rm -rf "$$state"; exit $$status; \
+		status=$$?; rm -rf "$$state"; [ $$status = 0 ] || exit $$status; \
+		echo "== durability: the sandbox's power is cut after the guest's acknowledged flushes (tests/powercut)"; \
+		env $(BOOT_ENV) GOVMM_SANDBOX_CMD="$(CURDIR)/$(SANDBOX)" bin/powercut.test -test.v -test.timeout 20m; \
 	fi
 
 test: unit fuzz-smoke boot-test
