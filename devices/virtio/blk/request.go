@@ -90,7 +90,7 @@ func parse(mem *memory.RAM, c virtio.Chain, lim limits) (request, error) {
 	}
 	var hdr [headerSize]byte
 	r := virtio.NewReader(mem, c.Readable)
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	if err := r.ReadFull(hdr[:]); err != nil {
 		return request{}, fmt.Errorf("%w: header (%d readable bytes, want %d): %v",
 			errMalformed, c.ReadableLen(), headerSize, err)
 	}
@@ -132,14 +132,14 @@ func (lim limits) span(sector, n uint64) (int64, byte) {
 
 // segments reads and checks the discard or write-zeroes segments that follow
 // the header (§5.2.6.2).
-func (lim limits) segments(r io.Reader, kind uint32) ([]byteRange, byte) {
+func (lim limits) segments(r *virtio.Reader, kind uint32) ([]byteRange, byte) {
 	if (kind == typeDiscard && !lim.discard) || (kind == typeWriteZeroes && !lim.writeZeroes) {
 		return nil, statusUnsupp
 	}
 	var seg [segmentSize]byte
 	var out []byteRange
 	for {
-		_, err := io.ReadFull(r, seg[:])
+		err := r.ReadFull(seg[:])
 		if err == io.EOF && len(out) > 0 {
 			break
 		}
