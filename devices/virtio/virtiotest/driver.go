@@ -39,6 +39,9 @@ type Driver struct {
 	kickIdx  uint16 // availIdx when KickIfAsked last decided
 	usedSeen uint16
 	n        *Notifier
+	// WaitUsed's timers, reused so that waiting allocates nothing and a
+	// test can count a device's allocations around it.
+	deadline, tick *time.Timer
 }
 
 // NewDriver lays out a queue of size entries at base (its rings) and uses
@@ -60,8 +63,12 @@ func NewDriver(t testing.TB, mem *memory.RAM, base memory.GuestAddress, size uin
 		t: t, mem: mem, kick: kick,
 		cfg:  virtio.QueueConfig{Size: size, Desc: desc, Driver: avail, Device: used},
 		data: base + ringArea, dataEnd: base + ringArea + memory.GuestAddress(dataSize),
-		n: &Notifier{ch: make(chan struct{}, 1)},
+		n:        &Notifier{ch: make(chan struct{}, 1)},
+		deadline: time.NewTimer(time.Hour),
+		tick:     time.NewTimer(time.Hour),
 	}
+	d.deadline.Stop()
+	d.tick.Stop()
 	zero := make([]byte, ringArea)
 	d.write(base, zero)
 	return d
@@ -205,6 +212,17 @@ func (d *Driver) Publish(head uint16) {
 	}
 }
 
+// WantInterrupt asks, under EVENT_IDX, to be interrupted when the device
+// uses the next buffer after those seen: it sets used_event to the used
+// index the driver has reached (§2.7.10; Linux's virtqueue_enable_cb).
+func (d *Driver) WantInterrupt() {
+	d.t.Helper()
+	a := d.cfg.Driver + 4 + memory.GuestAddress(2*uint64(d.cfg.Size))
+	if err := d.mem.StoreUint16Atomic(a, d.usedSeen); err != nil {
+		d.t.Fatalf("virtiotest: %v", err)
+	}
+}
+
 // Used is one used ring element (§2.7.8).
 type Used struct {
 	ID  uint32
@@ -222,18 +240,22 @@ func (d *Driver) PollUsed() (Used, bool) {
 	return Used{ID: binary.LittleEndian.Uint32(b[:]), Len: binary.LittleEndian.Uint32(b[4:])}, true
 }
 
-// WaitUsed waits up to five seconds for the next used element.
+// WaitUsed waits up to five seconds for the next used element. It
+// allocates nothing: an interrupt wakes it at once, and without one it looks
+// again every 10 ms.
 func (d *Driver) WaitUsed() Used {
 	d.t.Helper()
-	deadline := time.After(5 * time.Second)
+	d.deadline.Reset(5 * time.Second)
+	defer d.deadline.Stop()
 	for {
 		if u, ok := d.PollUsed(); ok {
 			return u
 		}
+		d.tick.Reset(10 * time.Millisecond)
 		select {
 		case <-d.n.ch:
-		case <-time.After(10 * time.Millisecond):
-		case <-deadline:
+		case <-d.tick.C:
+		case <-d.deadline.C:
 			d.t.Fatalf("virtiotest: no used buffer after 5s (queue error: %v)", d.n.Err())
 		}
 	}
