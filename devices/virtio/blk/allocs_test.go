@@ -30,31 +30,42 @@ func linuxRequests(drv *virtiotest.Driver, write []byte) (read, wr, flush virtio
 	return read, wr, flush
 }
 
-// Parsing a read, a write or a flush allocates nothing.
+// Parsing a request allocates nothing: a read, a write or a flush as Linux
+// frames them, the framings that make parse list buffers of its own (data
+// sharing a buffer with the header or with the status byte), and a discard.
 func TestParseAllocatesNothing(t *testing.T) {
 	mem := virtiotest.NewRAM(t, 16*memory.MiB)
 	drv := virtiotest.NewDriver(t, mem, memory.MiB, queueSize, 8*memory.MiB)
 	q := drv.Queue(virtio.FeatureVersion1)
-	lim := limits{sectors: 1 << 20, maxSegments: maxSegments, maxSegSector: maxSegSectors}
+	lim := limits{sectors: 1 << 20, discard: true, maxSegments: maxSegments, maxSegSector: maxSegSectors}
+	page := pattern(4096, 1)
 	read, wr, flush := linuxRequests(drv, pattern(allocPages*4096, 1))
 	for _, tc := range []struct {
-		name string
-		sent virtiotest.Chain
-		kind uint32
-		data int
+		name         string
+		sent         virtiotest.Chain
+		kind         uint32
+		data, ranges int
 	}{
-		{"read", read, typeIn, allocPages},
-		{"write", wr, typeOut, allocPages},
-		{"flush", flush, typeFlush, 0},
+		{"read", read, typeIn, allocPages, 0},
+		{"write", wr, typeOut, allocPages, 0},
+		{"flush", flush, typeFlush, 0, 0},
+		{"read with the status after the data", drv.AddChain([][]byte{header(typeIn, 8)}, []uint32{4096 + 1}), typeIn, 1, 0},
+		{"write with the header before the data", drv.AddChain([][]byte{append(header(typeOut, 8), page...)}, []uint32{1}), typeOut, 1, 0},
+		{"discard", drv.AddChain([][]byte{header(typeDiscard, 0), segment(0, 8, 0), segment(64, 8, 0)}, []uint32{1}), typeDiscard, 0, 2},
 	} {
 		c, ok, err := q.Pop()
 		if !ok || err != nil || c.Head != tc.sent.Head {
 			t.Fatalf("%s: Pop() = %+v, %v, %v; want head %d", tc.name, c, ok, err, tc.sent.Head)
 		}
+		var room parseRoom
 		virtiotest.NoAllocs(t, "parse "+tc.name, func() {
-			req, err := parse(mem, c, lim)
-			if err != nil || req.kind != tc.kind || req.result != statusOK || len(req.data) != tc.data {
-				t.Fatalf("parse %s = %+v, %v; want kind %d, OK and %d data buffers", tc.name, req, err, tc.kind, tc.data)
+			req, err := parse(mem, c, lim, &room)
+			if err != nil || req.kind != tc.kind || req.result != statusOK || len(req.data) != tc.data || len(req.ranges) != tc.ranges {
+				t.Fatalf("parse %s = %+v, %v; want kind %d, OK, %d data buffers and %d ranges",
+					tc.name, req, err, tc.kind, tc.data, tc.ranges)
+			}
+			if length(req.data) != uint64(tc.data)*4096 {
+				t.Fatalf("parse %s: %d data bytes; want %d pages", tc.name, length(req.data), tc.data)
 			}
 		})
 	}
