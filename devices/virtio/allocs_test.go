@@ -12,7 +12,7 @@ import (
 // chain of the same shape: taking the chain from the available ring, walking
 // its descriptors, returning it on the used ring and deciding whether the
 // driver wants an interrupt. The chain is a block write as Linux sends it:
-// header, four pages, status byte.
+// header, four pages, status byte, in the ring or through an indirect table.
 func TestQueueRequestAllocatesNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -20,13 +20,18 @@ func TestQueueRequestAllocatesNothing(t *testing.T) {
 	}{
 		{"no features", 0},
 		{"event idx", virtio.FeatureRingEventIdx},
+		{"indirect", virtio.FeatureRingEventIdx | virtio.FeatureRingIndirectDesc},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mem := virtiotest.NewRAM(t, 4*memory.MiB)
 			drv := virtiotest.NewDriver(t, mem, memory.MiB, 256, memory.MiB)
 			q := drv.Queue(tc.features)
 			page := make([]byte, 4096)
-			sent := drv.AddChain([][]byte{make([]byte, 16), page, page, page, page}, []uint32{1})
+			add := drv.AddChain
+			if tc.features&virtio.FeatureRingIndirectDesc != 0 {
+				add = drv.AddIndirectChain
+			}
+			sent := add([][]byte{make([]byte, 16), page, page, page, page}, []uint32{1})
 			if _, ok, err := q.Pop(); !ok || err != nil {
 				t.Fatalf("Pop() = %v, %v; want the chain", ok, err)
 			}

@@ -121,6 +121,33 @@ func (d *Driver) Alloc(n uint32, p []byte) virtio.Buffer {
 // available. It does not kick.
 func (d *Driver) AddChain(readable [][]byte, writable []uint32) Chain {
 	d.t.Helper()
+	c, descs := d.buffers(readable, writable)
+	c.Head = d.AddDescs(descs, true)
+	return c
+}
+
+// AddIndirectChain is AddChain through an indirect table (§2.7.5.3): the
+// ring's one descriptor points at a table holding the chain. It needs
+// VIRTIO_F_INDIRECT_DESC.
+func (d *Driver) AddIndirectChain(readable [][]byte, writable []uint32) Chain {
+	d.t.Helper()
+	c, descs := d.buffers(readable, writable)
+	table := make([]byte, 0, 16*len(descs))
+	for i, ds := range descs {
+		if i+1 < len(descs) {
+			ds.Flags |= DescFNext
+			ds.Next = uint16(i + 1)
+		}
+		table = appendDesc(table, ds)
+	}
+	t := d.Alloc(uint32(len(table)), table)
+	c.Head = d.AddDescs([]Desc{{Addr: t.Addr, Len: t.Len, Flags: DescFIndirect}}, false)
+	return c
+}
+
+// buffers places a chain's buffers and describes them, unlinked.
+func (d *Driver) buffers(readable [][]byte, writable []uint32) (Chain, []Desc) {
+	d.t.Helper()
 	var c Chain
 	var descs []Desc
 	for _, p := range readable {
@@ -133,8 +160,7 @@ func (d *Driver) AddChain(readable [][]byte, writable []uint32) Chain {
 		c.Writable = append(c.Writable, b)
 		descs = append(descs, Desc{Addr: b.Addr, Len: b.Len, Flags: DescFWrite})
 	}
-	c.Head = d.AddDescs(descs, true)
-	return c
+	return c, descs
 }
 
 // Desc is one raw descriptor. AddDescs fills Next for a linked chain unless
@@ -172,12 +198,15 @@ func (d *Driver) AddDescs(descs []Desc, link bool) uint16 {
 
 // WriteDesc stores descriptor i of the table.
 func (d *Driver) WriteDesc(i uint16, ds Desc) {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[0:], uint64(ds.Addr))
-	binary.LittleEndian.PutUint32(b[8:], ds.Len)
-	binary.LittleEndian.PutUint16(b[12:], ds.Flags)
-	binary.LittleEndian.PutUint16(b[14:], ds.Next)
-	d.write(d.cfg.Desc+memory.GuestAddress(16*uint64(i)), b[:])
+	d.write(d.cfg.Desc+memory.GuestAddress(16*uint64(i)), appendDesc(nil, ds))
+}
+
+// appendDesc appends ds as struct virtq_desc (§2.7.5).
+func appendDesc(b []byte, ds Desc) []byte {
+	b = binary.LittleEndian.AppendUint64(b, uint64(ds.Addr))
+	b = binary.LittleEndian.AppendUint32(b, ds.Len)
+	b = binary.LittleEndian.AppendUint16(b, ds.Flags)
+	return binary.LittleEndian.AppendUint16(b, ds.Next)
 }
 
 // KickIfAsked kicks the way a driver with EVENT_IDX does (§2.7.10; Linux's
