@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/govmm/govmm/memory"
 )
@@ -27,10 +26,30 @@ type Buffer struct {
 
 // Chain is one validated descriptor chain: device-readable buffers first,
 // then device-writable ones (virtio 1.2 §2.7.4.2). Zero-length buffers are
-// left out.
+// left out. The buffer lists are the queue's, reused for the next chain: they
+// stay valid until the next Pop or Poll. A device that holds a chain while it
+// pops more keeps a copy (AppendTo).
 type Chain struct {
 	Head               uint16 // the head descriptor index, for Queue.Push
 	Readable, Writable []Buffer
+}
+
+// AppendTo copies c's buffer lists to the end of room and returns the copy,
+// which outlives the queue's next Pop, and room grown. Room reused from one
+// batch of held chains to the next makes holding them cost no allocation.
+func (c Chain) AppendTo(room []Buffer) (Chain, []Buffer) {
+	start := len(room)
+	room = append(room, c.Readable...)
+	mid := len(room)
+	room = append(room, c.Writable...)
+	k := Chain{Head: c.Head}
+	if mid > start {
+		k.Readable = room[start:mid:mid]
+	}
+	if end := len(room); end > mid {
+		k.Writable = room[mid:end:end]
+	}
+	return k, room
 }
 
 // ReadableLen is the total length of the device-readable buffers.
@@ -83,27 +102,24 @@ type chainWalker struct {
 
 // readChain validates the chain that starts at descriptor head of the table at
 // table (virtio 1.2 §2.7.5). The table must lie in guest RAM. It collects the
-// buffers in scratch (nil will do), which it returns for the next call: a
-// chain of hundreds of buffers then costs one allocation, not one per
-// doubling.
+// buffers in scratch (nil will do), which it returns for the next call, and
+// the chain's lists are slices of it: once scratch has grown to the longest
+// chain, a chain costs no allocation.
 func readChain(scratch []Buffer, mem *memory.RAM, table memory.GuestAddress, size, head uint16, indirect bool) (Chain, []Buffer, error) {
 	w := chainWalker{mem: mem, size: size, indirect: indirect, budget: int(size), bufs: scratch[:0]}
 	err := w.walk(table, head)
-	scratch = w.bufs[:0]
+	all := w.bufs
 	if err != nil {
-		return Chain{}, scratch, fmt.Errorf("chain at head %d: %w", head, err)
+		return Chain{}, all[:0], fmt.Errorf("chain at head %d: %w", head, err)
 	}
 	c := Chain{Head: head}
-	if len(w.bufs) > 0 {
-		all := slices.Clone(w.bufs)
-		if w.readable > 0 {
-			c.Readable = all[:w.readable:w.readable]
-		}
-		if w.readable < len(all) {
-			c.Writable = all[w.readable:]
-		}
+	if w.readable > 0 {
+		c.Readable = all[:w.readable:w.readable]
 	}
-	return c, scratch, nil
+	if w.readable < len(all) {
+		c.Writable = all[w.readable:len(all):len(all)]
+	}
+	return c, all[:0], nil
 }
 
 func (w *chainWalker) walk(table memory.GuestAddress, i uint16) error {

@@ -88,19 +88,24 @@ func TestPopPushRoundTrip(t *testing.T) {
 }
 
 // A device may hold chains while it pops more (the net receiver does): the
-// buffers the queue reuses between chains must not show through.
+// copies AppendTo makes keep their buffers though the queue reuses its own
+// lists for the next chain.
 func TestHeldChainsKeepTheirBuffers(t *testing.T) {
 	tq := newTestQueue(t, 16, 0)
 	tq.drv.add(readable("a"), writable(2), writable(3))
-	first := tq.mustPop(t)
+	var room []Buffer
+	first, room := tq.mustPop(t).AppendTo(room)
 	want := slices.Clone(first.Writable)
 	tq.drv.add(writable(7), writable(8), writable(9), writable(10))
-	second := tq.mustPop(t)
+	second, room := tq.mustPop(t).AppendTo(room)
 	if !slices.Equal(first.Writable, want) || len(first.Readable) != 1 || first.Readable[0].Len != 1 {
 		t.Fatalf("first chain changed to %+v after popping %+v", first, second)
 	}
-	if len(second.Readable) != 0 || len(second.Writable) != 4 || second.Writable[3].Len != 10 {
-		t.Fatalf("second chain = %+v, want four writable buffers", second)
+	if second.Head != 3 || len(second.Readable) != 0 || len(second.Writable) != 4 || second.Writable[3].Len != 10 {
+		t.Fatalf("second chain = %+v, want four writable buffers at head 3", second)
+	}
+	if len(room) != 7 {
+		t.Errorf("room holds %d buffers after keeping 3 and 4; want 7", len(room))
 	}
 	// Appending to one list must not write into the other.
 	_ = append(first.Readable, Buffer{Len: 99})

@@ -66,6 +66,23 @@ func (r *Reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// ReadFull fills p, as io.ReadFull does: io.EOF if no bytes were left,
+// io.ErrUnexpectedEOF if fewer than len(p). Called on the Reader itself
+// rather than through io.Reader, neither the Reader nor p escapes to the
+// heap, so a device can parse a request without allocating.
+func (r *Reader) ReadFull(p []byte) error {
+	n, err := r.Read(p)
+	switch {
+	case n == len(p):
+		return nil
+	case err != nil && err != io.EOF:
+		return err
+	case n == 0:
+		return io.EOF
+	}
+	return io.ErrUnexpectedEOF
+}
+
 // Skip moves past n bytes, or fails with io.ErrUnexpectedEOF (having
 // skipped everything) if fewer are left.
 func (r *Reader) Skip(n uint64) error {

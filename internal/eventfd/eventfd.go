@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -18,11 +19,24 @@ import (
 )
 
 // EventFD is one eventfd. Read parks the goroutine in the Go netpoller, so a
-// waiting device costs no thread; Close wakes it with os.ErrClosed.
+// waiting device costs no thread; Close wakes it with os.ErrClosed. Any
+// goroutine may call Read and Write; concurrent Reads take turns.
 type EventFD struct {
 	f      *os.File
 	rc     syscall.RawConn
 	closed atomic.Bool
+
+	// The calls handed to rc are made once, in New: a closure made per
+	// call escapes into the RawConn, an allocation per kick and per
+	// interrupt. Each mutex guards its call's buffer and result.
+	rmu     sync.Mutex
+	rbuf    [8]byte
+	rerr    error
+	readFn  func(fd uintptr) bool
+	wmu     sync.Mutex
+	wbuf    [8]byte
+	werr    error
+	writeFn func(fd uintptr) bool
 }
 
 // New returns a non-blocking, close-on-exec eventfd with a zero counter.
@@ -37,40 +51,49 @@ func New() (*EventFD, error) {
 		f.Close()
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	return &EventFD{f: f, rc: rc}, nil
+	e := &EventFD{f: f, rc: rc}
+	e.readFn, e.writeFn = e.readRaw, e.writeRaw
+	return e, nil
 }
 
 // Read waits until the counter is non-zero, then returns it and resets it to
 // zero. The read itself is a raw system call (package rawsys): it cannot
 // block, and a device reads its kick at the start of every request.
 func (e *EventFD) Read() (uint64, error) {
-	var b [8]byte
-	var rerr error
-	err := e.rc.Read(func(fd uintptr) bool {
-		_, rerr = rawsys.Read(fd, b[:])
-		return !errors.Is(rerr, unix.EAGAIN) // EAGAIN: wait in the netpoller
-	})
-	if err = e.check(err, rerr); err != nil {
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	err := e.rc.Read(e.readFn)
+	if err = e.check(err, e.rerr); err != nil {
 		return 0, fmt.Errorf("read eventfd: %w", err)
 	}
-	return binary.NativeEndian.Uint64(b[:]), nil
+	return binary.NativeEndian.Uint64(e.rbuf[:]), nil
+}
+
+// readRaw is Read's call on the descriptor; false (EAGAIN) waits in the
+// netpoller.
+func (e *EventFD) readRaw(fd uintptr) bool {
+	_, e.rerr = rawsys.Read(fd, e.rbuf[:])
+	return !errors.Is(e.rerr, unix.EAGAIN)
 }
 
 // Write adds v to the counter, waking a reader. It is a raw system call, like
 // Read: an irqfd is written once per interrupt. It fails with EAGAIN only if
 // the counter would overflow, which means the reader already has a wake-up.
 func (e *EventFD) Write(v uint64) error {
-	var b [8]byte
-	binary.NativeEndian.PutUint64(b[:], v)
-	var werr error
-	err := e.rc.Write(func(fd uintptr) bool {
-		_, werr = rawsys.Write(fd, b[:])
-		return true
-	})
-	if err = e.check(err, werr); err != nil {
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	binary.NativeEndian.PutUint64(e.wbuf[:], v)
+	err := e.rc.Write(e.writeFn)
+	if err = e.check(err, e.werr); err != nil {
 		return fmt.Errorf("write eventfd: %w", err)
 	}
 	return nil
+}
+
+// writeRaw is Write's call on the descriptor, which never waits.
+func (e *EventFD) writeRaw(fd uintptr) bool {
+	_, e.werr = rawsys.Write(fd, e.wbuf[:])
+	return true
 }
 
 // check merges the RawConn's error and the system call's, and reports a

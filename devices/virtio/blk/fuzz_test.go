@@ -98,7 +98,7 @@ func FuzzBlockRequest(f *testing.F) {
 		if !ok {
 			return
 		}
-		req, err := parse(mem, c, lim)
+		req, err := parse(mem, c, lim, new(parseRoom))
 		if err == nil {
 			checkRequest(t, c, req)
 		}

@@ -71,14 +71,22 @@ type rig struct {
 // start activates d with nq queues and every offered feature accepted.
 func start(t testing.TB, d *Device, nq int) *rig {
 	t.Helper()
+	return startWith(t, d, nq, 0)
+}
+
+// startWith is start with the transport's ring features as well (the
+// virtio.FeatureRing* bits).
+func startWith(t testing.TB, d *Device, nq int, ring uint64) *rig {
+	t.Helper()
+	features := d.Features() | virtio.FeatureVersion1 | ring
 	r := &rig{t: t, dev: d, mem: virtiotest.NewRAM(t, 64*memory.MiB)}
 	queues := make([]*virtio.Queue, NumQueues)
 	for i := range nq {
 		drv := virtiotest.NewDriver(t, r.mem, memory.GuestAddress(uint64(i)*16*memory.MiB+memory.MiB), queueSize, 8*memory.MiB)
 		r.drvs = append(r.drvs, drv)
-		queues[i] = drv.Queue(d.Features() | virtio.FeatureVersion1)
+		queues[i] = drv.Queue(features)
 	}
-	err := d.Activate(virtio.Activation{Mem: r.mem, Features: d.Features() | virtio.FeatureVersion1, Queues: queues})
+	err := d.Activate(virtio.Activation{Mem: r.mem, Features: features, Queues: queues})
 	if err != nil {
 		t.Fatal(err)
 	}

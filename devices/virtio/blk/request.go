@@ -80,17 +80,26 @@ type byteRange struct {
 	unmap    bool
 }
 
+// parseRoom is one worker's room for the lists parse builds, reused from
+// request to request so that parsing allocates nothing. A request's lists
+// may be in it: they are valid until the next parse with the same room.
+type parseRoom struct {
+	data   []virtio.Buffer // when a buffer holds data and the status byte
+	out    []virtio.Buffer // when a buffer holds the header and data
+	ranges []byteRange
+}
+
 // parse turns a chain into a request. An error means the chain is
 // malformed; a request the device cannot or will not serve comes back with
 // result set instead.
-func parse(mem *memory.RAM, c virtio.Chain, lim limits) (request, error) {
-	data, status, ok := splitStatus(c.Writable)
+func parse(mem *memory.RAM, c virtio.Chain, lim limits, room *parseRoom) (request, error) {
+	data, status, ok := splitStatus(c.Writable, &room.data)
 	if !ok {
 		return request{}, fmt.Errorf("%w: no device-writable status byte", errMalformed)
 	}
 	var hdr [headerSize]byte
 	r := virtio.NewReader(mem, c.Readable)
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	if err := r.ReadFull(hdr[:]); err != nil {
 		return request{}, fmt.Errorf("%w: header (%d readable bytes, want %d): %v",
 			errMalformed, c.ReadableLen(), headerSize, err)
 	}
@@ -105,7 +114,7 @@ func parse(mem *memory.RAM, c virtio.Chain, lim limits) (request, error) {
 		req.data = data
 		req.offset, req.result = lim.span(sector, length(data))
 	case typeOut:
-		req.data = skip(c.Readable, headerSize)
+		req.data = skip(c.Readable, headerSize, &room.out)
 		req.offset, req.result = lim.span(sector, length(req.data))
 		if lim.readOnly {
 			req.result = statusIOErr
@@ -114,7 +123,7 @@ func parse(mem *memory.RAM, c virtio.Chain, lim limits) (request, error) {
 	case typeGetID:
 		req.data = data
 	case typeDiscard, typeWriteZeroes:
-		req.ranges, req.result = lim.segments(r, req.kind)
+		req.ranges, req.result = lim.segments(r, req.kind, &room.ranges)
 	default:
 		req.result = statusUnsupp
 	}
@@ -131,15 +140,16 @@ func (lim limits) span(sector, n uint64) (int64, byte) {
 }
 
 // segments reads and checks the discard or write-zeroes segments that follow
-// the header (§5.2.6.2).
-func (lim limits) segments(r io.Reader, kind uint32) ([]byteRange, byte) {
+// the header (§5.2.6.2), into room.
+func (lim limits) segments(r *virtio.Reader, kind uint32, room *[]byteRange) ([]byteRange, byte) {
 	if (kind == typeDiscard && !lim.discard) || (kind == typeWriteZeroes && !lim.writeZeroes) {
 		return nil, statusUnsupp
 	}
 	var seg [segmentSize]byte
-	var out []byteRange
+	out := (*room)[:0]
+	defer func() { *room = out[:0] }()
 	for {
-		_, err := io.ReadFull(r, seg[:])
+		err := r.ReadFull(seg[:])
 		if err == io.EOF && len(out) > 0 {
 			break
 		}
@@ -165,8 +175,9 @@ func (lim limits) segments(r io.Reader, kind uint32) ([]byteRange, byte) {
 }
 
 // splitStatus splits the writable buffers into data and the status byte,
-// the last writable byte (§5.2.6).
-func splitStatus(bufs []virtio.Buffer) (data []virtio.Buffer, status virtio.Buffer, ok bool) {
+// the last writable byte (§5.2.6). Data that shares a buffer with the status
+// byte is listed in room.
+func splitStatus(bufs []virtio.Buffer, room *[]virtio.Buffer) (data []virtio.Buffer, status virtio.Buffer, ok bool) {
 	for i := len(bufs) - 1; i >= 0; i-- {
 		b := bufs[i]
 		if b.Len == 0 {
@@ -174,15 +185,17 @@ func splitStatus(bufs []virtio.Buffer) (data []virtio.Buffer, status virtio.Buff
 		}
 		data = bufs[:i:i]
 		if b.Len > 1 {
-			data = append(data, virtio.Buffer{Addr: b.Addr, Len: b.Len - 1})
+			data = append(append((*room)[:0], data...), virtio.Buffer{Addr: b.Addr, Len: b.Len - 1})
+			*room = data[:0]
 		}
 		return data, virtio.Buffer{Addr: b.Addr + memory.GuestAddress(b.Len-1), Len: 1}, true
 	}
 	return nil, virtio.Buffer{}, false
 }
 
-// skip drops the first n bytes of bufs.
-func skip(bufs []virtio.Buffer, n uint64) []virtio.Buffer {
+// skip drops the first n bytes of bufs. If that splits a buffer, the rest
+// is listed in room.
+func skip(bufs []virtio.Buffer, n uint64, room *[]virtio.Buffer) []virtio.Buffer {
 	for len(bufs) > 0 && uint64(bufs[0].Len) <= n {
 		n -= uint64(bufs[0].Len)
 		bufs = bufs[1:]
@@ -190,7 +203,10 @@ func skip(bufs []virtio.Buffer, n uint64) []virtio.Buffer {
 	if len(bufs) == 0 || n == 0 {
 		return bufs
 	}
-	return append([]virtio.Buffer{{Addr: bufs[0].Addr + memory.GuestAddress(n), Len: bufs[0].Len - uint32(n)}}, bufs[1:]...)
+	out := append((*room)[:0], virtio.Buffer{Addr: bufs[0].Addr + memory.GuestAddress(n), Len: bufs[0].Len - uint32(n)})
+	out = append(out, bufs[1:]...)
+	*room = out[:0]
+	return out
 }
 
 func length(bufs []virtio.Buffer) uint64 {

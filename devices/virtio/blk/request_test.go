@@ -87,7 +87,7 @@ func TestParse(t *testing.T) {
 			mem := virtiotest.NewRAM(t, memory.MiB)
 			b := &chainBuilder{t: t, mem: mem}
 			c := b.chain(tc.readable, tc.writable)
-			req, err := parse(mem, c, tc.lim)
+			req, err := parse(mem, c, tc.lim, new(parseRoom))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +130,7 @@ func TestParseMalformed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			mem := virtiotest.NewRAM(t, memory.MiB)
 			b := &chainBuilder{t: t, mem: mem}
-			if _, err := parse(mem, b.chain(tc.readable, tc.writable), testLimits); !errors.Is(err, errMalformed) {
+			if _, err := parse(mem, b.chain(tc.readable, tc.writable), testLimits, new(parseRoom)); !errors.Is(err, errMalformed) {
 				t.Fatalf("got %v, want errMalformed", err)
 			}
 		})
@@ -141,7 +141,7 @@ func TestParseKeepsBuffersInsideTheChain(t *testing.T) {
 	mem := virtiotest.NewRAM(t, memory.MiB)
 	b := &chainBuilder{t: t, mem: mem, next: 0x1000}
 	c := b.chain([][]byte{cat(header(typeOut, 0), make([]byte, 100)), make([]byte, 412)}, []uint32{3})
-	req, err := parse(mem, c, testLimits)
+	req, err := parse(mem, c, testLimits, new(parseRoom))
 	if err != nil {
 		t.Fatal(err)
 	}

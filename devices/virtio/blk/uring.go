@@ -129,7 +129,7 @@ func (r *ringQueue) submitter() {
 // start parses one chain and queues it: a read or write for the ring, or the
 // result of a request run here.
 func (r *ringQueue) start(c virtio.Chain) error {
-	req, err := parse(r.mem, c, r.lim)
+	req, err := parse(r.mem, c, r.lim, &r.submitScratch.parse)
 	if err != nil {
 		return err
 	}

@@ -18,11 +18,12 @@ func (d *Device) worker(q *virtio.Queue, lim limits) {
 	q.Serve(func(mem *memory.RAM, c virtio.Chain) (uint32, error) { return d.serve(mem, c, lim, &s) })
 }
 
-// scratch is one worker's reusable room for a transfer's host slices and
-// iovecs: Linux sends an O_DIRECT request as up to seg_max separate pages,
-// and allocating for each page showed as a fifth of the cost of such a
-// request (BenchmarkWrite254Pages).
+// scratch is one worker's reusable room for parsing requests and for a
+// transfer's host slices and iovecs: Linux sends an O_DIRECT request as up
+// to seg_max separate pages, and allocating for each page showed as a fifth
+// of the cost of such a request (BenchmarkWrite254Pages).
 type scratch struct {
+	parse  parseRoom
 	slices [][]byte
 	iovecs []unix.Iovec
 }
@@ -30,7 +31,7 @@ type scratch struct {
 // serve parses one chain, executes it and writes its status. It returns the
 // used length, or an error if the chain is malformed.
 func (d *Device) serve(mem *memory.RAM, c virtio.Chain, lim limits, s *scratch) (uint32, error) {
-	req, err := parse(mem, c, lim)
+	req, err := parse(mem, c, lim, &s.parse)
 	if err != nil {
 		return 0, err
 	}

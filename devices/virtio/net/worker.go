@@ -153,9 +153,10 @@ type receiver struct {
 	mergeable bool // VIRTIO_NET_F_MRG_RXBUF
 	guestCsum bool // VIRTIO_NET_F_GUEST_CSUM
 
-	buf    []byte         // one packet, header first; one byte spare to detect truncation
-	chains []virtio.Chain // popped from the ring and not yet used
-	room   uint64         // device-writable bytes in chains
+	buf    []byte          // one packet, header first; one byte spare to detect truncation
+	chains []virtio.Chain  // popped from the ring and not yet used
+	bufs   []virtio.Buffer // their buffer lists, kept past the next Pop
+	room   uint64          // device-writable bytes in chains
 }
 
 func newReceiver(q *virtio.Queue, b backend, features uint64, log *virtio.Warner) *receiver {
@@ -246,6 +247,7 @@ func (r *receiver) gather(n int) (bool, error) {
 			r.q.Fail(err)
 			return false, err
 		}
+		c, r.bufs = c.AppendTo(r.bufs)
 		r.chains = append(r.chains, c)
 		r.room += c.WritableLen()
 	}
@@ -272,6 +274,6 @@ func (r *receiver) place(pkt []byte) error {
 			return err
 		}
 	}
-	r.chains, r.room = r.chains[:0], 0
+	r.chains, r.bufs, r.room = r.chains[:0], r.bufs[:0], 0
 	return nil
 }

@@ -39,6 +39,9 @@ type Driver struct {
 	kickIdx  uint16 // availIdx when KickIfAsked last decided
 	usedSeen uint16
 	n        *Notifier
+	// WaitUsed's timers, reused so that waiting allocates nothing and a
+	// test can count a device's allocations around it.
+	deadline, tick *time.Timer
 }
 
 // NewDriver lays out a queue of size entries at base (its rings) and uses
@@ -60,8 +63,12 @@ func NewDriver(t testing.TB, mem *memory.RAM, base memory.GuestAddress, size uin
 		t: t, mem: mem, kick: kick,
 		cfg:  virtio.QueueConfig{Size: size, Desc: desc, Driver: avail, Device: used},
 		data: base + ringArea, dataEnd: base + ringArea + memory.GuestAddress(dataSize),
-		n: &Notifier{ch: make(chan struct{}, 1)},
+		n:        &Notifier{ch: make(chan struct{}, 1)},
+		deadline: time.NewTimer(time.Hour),
+		tick:     time.NewTimer(time.Hour),
 	}
+	d.deadline.Stop()
+	d.tick.Stop()
 	zero := make([]byte, ringArea)
 	d.write(base, zero)
 	return d
@@ -114,6 +121,33 @@ func (d *Driver) Alloc(n uint32, p []byte) virtio.Buffer {
 // available. It does not kick.
 func (d *Driver) AddChain(readable [][]byte, writable []uint32) Chain {
 	d.t.Helper()
+	c, descs := d.buffers(readable, writable)
+	c.Head = d.AddDescs(descs, true)
+	return c
+}
+
+// AddIndirectChain is AddChain through an indirect table (§2.7.5.3): the
+// ring's one descriptor points at a table holding the chain. It needs
+// VIRTIO_F_INDIRECT_DESC.
+func (d *Driver) AddIndirectChain(readable [][]byte, writable []uint32) Chain {
+	d.t.Helper()
+	c, descs := d.buffers(readable, writable)
+	table := make([]byte, 0, 16*len(descs))
+	for i, ds := range descs {
+		if i+1 < len(descs) {
+			ds.Flags |= DescFNext
+			ds.Next = uint16(i + 1)
+		}
+		table = appendDesc(table, ds)
+	}
+	t := d.Alloc(uint32(len(table)), table)
+	c.Head = d.AddDescs([]Desc{{Addr: t.Addr, Len: t.Len, Flags: DescFIndirect}}, false)
+	return c
+}
+
+// buffers places a chain's buffers and describes them, unlinked.
+func (d *Driver) buffers(readable [][]byte, writable []uint32) (Chain, []Desc) {
+	d.t.Helper()
 	var c Chain
 	var descs []Desc
 	for _, p := range readable {
@@ -126,8 +160,7 @@ func (d *Driver) AddChain(readable [][]byte, writable []uint32) Chain {
 		c.Writable = append(c.Writable, b)
 		descs = append(descs, Desc{Addr: b.Addr, Len: b.Len, Flags: DescFWrite})
 	}
-	c.Head = d.AddDescs(descs, true)
-	return c
+	return c, descs
 }
 
 // Desc is one raw descriptor. AddDescs fills Next for a linked chain unless
@@ -165,12 +198,15 @@ func (d *Driver) AddDescs(descs []Desc, link bool) uint16 {
 
 // WriteDesc stores descriptor i of the table.
 func (d *Driver) WriteDesc(i uint16, ds Desc) {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[0:], uint64(ds.Addr))
-	binary.LittleEndian.PutUint32(b[8:], ds.Len)
-	binary.LittleEndian.PutUint16(b[12:], ds.Flags)
-	binary.LittleEndian.PutUint16(b[14:], ds.Next)
-	d.write(d.cfg.Desc+memory.GuestAddress(16*uint64(i)), b[:])
+	d.write(d.cfg.Desc+memory.GuestAddress(16*uint64(i)), appendDesc(nil, ds))
+}
+
+// appendDesc appends ds as struct virtq_desc (§2.7.5).
+func appendDesc(b []byte, ds Desc) []byte {
+	b = binary.LittleEndian.AppendUint64(b, uint64(ds.Addr))
+	b = binary.LittleEndian.AppendUint32(b, ds.Len)
+	b = binary.LittleEndian.AppendUint16(b, ds.Flags)
+	return binary.LittleEndian.AppendUint16(b, ds.Next)
 }
 
 // KickIfAsked kicks the way a driver with EVENT_IDX does (§2.7.10; Linux's
@@ -205,6 +241,17 @@ func (d *Driver) Publish(head uint16) {
 	}
 }
 
+// WantInterrupt asks, under EVENT_IDX, to be interrupted when the device
+// uses the next buffer after those seen: it sets used_event to the used
+// index the driver has reached (§2.7.10; Linux's virtqueue_enable_cb).
+func (d *Driver) WantInterrupt() {
+	d.t.Helper()
+	a := d.cfg.Driver + 4 + memory.GuestAddress(2*uint64(d.cfg.Size))
+	if err := d.mem.StoreUint16Atomic(a, d.usedSeen); err != nil {
+		d.t.Fatalf("virtiotest: %v", err)
+	}
+}
+
 // Used is one used ring element (§2.7.8).
 type Used struct {
 	ID  uint32
@@ -222,18 +269,22 @@ func (d *Driver) PollUsed() (Used, bool) {
 	return Used{ID: binary.LittleEndian.Uint32(b[:]), Len: binary.LittleEndian.Uint32(b[4:])}, true
 }
 
-// WaitUsed waits up to five seconds for the next used element.
+// WaitUsed waits up to five seconds for the next used element. It
+// allocates nothing: an interrupt wakes it at once, and without one it looks
+// again every 10 ms.
 func (d *Driver) WaitUsed() Used {
 	d.t.Helper()
-	deadline := time.After(5 * time.Second)
+	d.deadline.Reset(5 * time.Second)
+	defer d.deadline.Stop()
 	for {
 		if u, ok := d.PollUsed(); ok {
 			return u
 		}
+		d.tick.Reset(10 * time.Millisecond)
 		select {
 		case <-d.n.ch:
-		case <-time.After(10 * time.Millisecond):
-		case <-deadline:
+		case <-d.tick.C:
+		case <-d.deadline.C:
 			d.t.Fatalf("virtiotest: no used buffer after 5s (queue error: %v)", d.n.Err())
 		}
 	}

@@ -57,7 +57,20 @@ type Tap struct {
 	rc     syscall.RawConn
 	name   string
 	closed atomic.Bool
-	iovecs []unix.Iovec // Writev's, reused; owned by the writer
+
+	// The calls handed to rc are made once, in newTap: a closure made per
+	// call escapes into the RawConn, an allocation per frame. Their
+	// arguments and results are here, the reader's and the writer's apart.
+	readFn  func(fd uintptr) bool
+	rbuf    []byte
+	rwait   bool
+	rn      int
+	rerr    error
+	writeFn func(fd uintptr) bool
+	wiov    [][]byte
+	iovecs  []unix.Iovec // reused from frame to frame
+	wn      int
+	werr    error
 }
 
 // Open attaches to the tap interface name, creating it if it does not exist
@@ -74,13 +87,21 @@ func Open(name string) (*Tap, error) {
 		unix.Close(fd)
 		return nil, err
 	}
+	return newTap(fd, name)
+}
+
+// newTap wraps a non-blocking descriptor that reads and writes one frame
+// per call: a tap, or in tests a socket pair.
+func newTap(fd int, name string) (*Tap, error) {
 	f := os.NewFile(uintptr(fd), "tap "+name)
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("tap %q: %w", name, err)
 	}
-	return &Tap{f: f, rc: rc, name: name}, nil
+	t := &Tap{f: f, rc: rc, name: name}
+	t.readFn, t.writeFn = t.readRaw, t.writevRaw
+	return t, nil
 }
 
 // setup is TUNSETIFF and TUNSETVNETHDRSZ on a fresh /dev/net/tun descriptor.
@@ -143,13 +164,12 @@ func (t *Tap) Read(p []byte) (int, error) { return t.read(p, true) }
 func (t *Tap) ReadNow(p []byte) (int, error) { return t.read(p, false) }
 
 func (t *Tap) read(p []byte, wait bool) (int, error) {
-	var n int
-	var err error
-	if rerr := t.rc.Read(func(fd uintptr) bool {
-		n, err = rawsys.Read(fd, p)
-		return !wait || err != unix.EAGAIN // EAGAIN: park on the poller
-	}); rerr != nil {
-		return 0, t.connErr(rerr)
+	t.rbuf, t.rwait = p, wait
+	cerr := t.rc.Read(t.readFn)
+	n, err := t.rn, t.rerr
+	t.rbuf = nil // hold no guest memory between frames
+	if cerr != nil {
+		return 0, t.connErr(cerr)
 	}
 	switch {
 	case err == unix.EAGAIN:
@@ -158,6 +178,12 @@ func (t *Tap) read(p []byte, wait bool) (int, error) {
 		return 0, fmt.Errorf("tap %q: read: %w", t.name, err)
 	}
 	return n, nil
+}
+
+// readRaw is read's call on the descriptor; false parks on the poller.
+func (t *Tap) readRaw(fd uintptr) bool {
+	t.rn, t.rerr = rawsys.Read(fd, t.rbuf)
+	return !t.rwait || t.rerr != unix.EAGAIN
 }
 
 // connErr is a RawConn's error as os.File's methods report it: os.ErrClosed
@@ -174,18 +200,23 @@ var ErrNoFrame = errors.New("no frame queued on the tap")
 
 // Writev writes the concatenation of iov as one frame, header first.
 func (t *Tap) Writev(iov [][]byte) (int, error) {
-	var n int
-	var err error
-	if werr := t.rc.Write(func(fd uintptr) bool {
-		n, err = rawsys.Writev(fd, iov, &t.iovecs)
-		return err != unix.EAGAIN
-	}); werr != nil {
-		return 0, t.connErr(werr)
+	t.wiov = iov
+	cerr := t.rc.Write(t.writeFn)
+	n, err := t.wn, t.werr
+	t.wiov = nil
+	if cerr != nil {
+		return 0, t.connErr(cerr)
 	}
 	if err != nil {
 		return n, fmt.Errorf("tap %q: write: %w", t.name, err)
 	}
 	return n, nil
+}
+
+// writevRaw is Writev's call on the descriptor; false parks on the poller.
+func (t *Tap) writevRaw(fd uintptr) bool {
+	t.wn, t.werr = rawsys.Writev(fd, t.wiov, &t.iovecs)
+	return t.werr != unix.EAGAIN
 }
 
 // SetDeadline bounds Read and Writev, like os.File.SetDeadline; a deadline in
