@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // mirror runs tests/debian-mirror.sh on apt source files with the given
@@ -124,5 +125,42 @@ func TestMirrorCanBeNamed(t *testing.T) {
 		[2]string{"debian.sources", debianSources})
 	if !ok || got != "http://named.example/debian" {
 		t.Errorf("printed %q (ok %v), want the named mirror", got, ok)
+	}
+}
+
+// TestFetchGoUsesTheGoOnPathOnlyIfItCanSwitchToolchains runs
+// tests/fetch-go.sh with a stand-in go on PATH reporting a version. Go 1.21
+// and later are used as they are; older ones are not, and the script goes
+// to bookworm-backports instead, here a mirror that does not exist, so
+// that it fails saying what it looked for.
+func TestFetchGoUsesTheGoOnPathOnlyIfItCanSwitchToolchains(t *testing.T) {
+	for _, c := range []struct {
+		version string
+		used    bool
+	}{
+		{"go1.26.8", true}, {"go1.21.0", true}, {"go1.23", true}, {"go1.100.1", true},
+		{"go1.20.14", false}, {"go1.19.8", false}, {"go1.9.7", false}, {"go1.2", false},
+	} {
+		dir := t.TempDir()
+		gobin := filepath.Join(dir, "bin")
+		if err := os.Mkdir(gobin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		fake := "#!/bin/sh\n[ \"$*\" = 'env GOVERSION' ] && echo " + c.version + "\n"
+		if err := os.WriteFile(filepath.Join(gobin, "go"), []byte(fake), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("../fetch-go.sh")
+		cmd.Env = append(withoutEnv("PATH", "GOVMM_CACHE", "GOVMM_DEBIAN_MIRROR"),
+			"PATH="+gobin+":/usr/sbin:/usr/bin:/sbin:/bin", "GOVMM_CACHE="+filepath.Join(dir, "cache"),
+			"GOVMM_DEBIAN_MIRROR=file:"+filepath.Join(dir, "no-mirror"))
+		status, out := runCmd(t, cmd, time.Minute)
+		out = strings.TrimSpace(out)
+		if c.used && (status != 0 || out != filepath.Join(gobin, "go")) {
+			t.Errorf("%s on PATH: status %d, printed %q, want its path", c.version, status, out)
+		}
+		if !c.used && (status == 0 || !strings.Contains(out, "cannot find golang-1.23-go")) {
+			t.Errorf("%s on PATH: status %d, printed %q, want a failed look in bookworm-backports", c.version, status, out)
+		}
 	}
 }
