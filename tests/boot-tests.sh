@@ -95,6 +95,7 @@ else
 fi
 status=$?
 failed=$(sed -n 's/^--- FAIL: \([A-Za-z0-9_]*\) .*/\1/p' "$log" | sort -u | tr '\n' ' ')
+failed=${failed% }
 if [ -z "$state" ]; then
 	trap 'rm -f "$log"' EXIT
 fi
