@@ -1,6 +1,7 @@
 # govmm's build, test and demo entry points. `make demo` and `make test` work
 # on a fresh Debian bookworm machine: they install what they need (Debian
-# packages, the Debian kernels, Go modules) and cache downloads in $(CACHE).
+# packages, Go itself, the Debian kernels, Go modules) and cache downloads in
+# $(CACHE).
 # Boot tests run on /dev/kvm when it runs guests at hardware speed, otherwise
 # inside the nested-KVM sandbox (tests/sandbox); GOVMM_SANDBOX=1 forces it.
 # The sandbox's kernel and QEMU are fetched only where it runs.
