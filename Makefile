@@ -1,15 +1,30 @@
 # govmm's build, test and demo entry points. `make demo` and `make test` work
 # on a fresh Debian bookworm machine: they install what they need (Debian
-# packages, the Debian kernels, Go modules) and cache downloads in $(CACHE).
+# packages, Go itself, the Debian kernels, Go modules) and cache downloads in
+# $(CACHE).
 # Boot tests run on /dev/kvm when it runs guests at hardware speed, otherwise
 # inside the nested-KVM sandbox (tests/sandbox); GOVMM_SANDBOX=1 forces it.
+# The sandbox's kernel and QEMU are fetched only where it runs.
 
 SHELL := /bin/bash
-GO ?= go
 CACHE ?= $(HOME)/.cache/govmm
 export GOVMM_CACHE := $(CACHE)
 
-APT_PACKAGES := qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd gcc libc6-dev procps
+# The go command: bin/go links to the go on PATH if it is Go 1.21 or later,
+# else to Debian's from bookworm-backports (tests/fetch-go.sh); either
+# fetches the release go.mod names through the Go module proxy
+# (GOTOOLCHAIN=auto). GO=... on the command line uses another go.
+GO_LINK := $(CURDIR)/bin/go
+GO ?= $(GO_LINK)
+
+# Debian packages: what fetching Go needs; what every target needs; what the
+# unit tests add (iasl checks the ACPI tables); what the nested-KVM
+# sandbox's QEMU (built for bookworm, unpacked from bookworm-backports)
+# links against and the benchmark runs, which bookworm's QEMU brings.
+APT_GO_PACKAGES := ca-certificates
+APT_PACKAGES := $(APT_GO_PACKAGES) busybox-static cpio e2fsprogs xz-utils zstd gcc libc6-dev procps
+APT_UNIT_PACKAGES := acpica-tools
+APT_QEMU_PACKAGES := qemu-system-x86
 GUEST_TREE := $(CACHE)/kernel-cloud
 SANDBOX_TREE := $(CACHE)/kernel-std
 # The sandbox's own QEMU, from bookworm-backports (tests/fetch-qemu.sh says why).
@@ -56,17 +71,40 @@ DEMO_CPUS ?= 2
 BOOT_ENV := GOVMM_BIN=$(CURDIR)/bin/govmm GOVMM_KERNEL=$(KERNEL) GOVMM_INITRD=$(INITRD) \
 	GOVMM_PAYLOAD_SHA256_FILE=$(INITRD).payload.sha256 GOVMM_ROOTFS=$(ROOTFS) GOVMM_REQUIRE_KVM=1
 
-.PHONY: all deps kernel sandbox-kernel sandbox-qemu initramfs rootfs build unit fuzz-smoke boot-test test demo bench fuzz clean distclean
+# Where the boot tests, the demo and the benchmark run: on this machine's
+# /dev/kvm if bin/kvmprobe finds it runs guests at hardware speed and
+# GOVMM_SANDBOX is not 1, else in the sandbox. (KVMPROBE=true or false
+# overrides the probe, for a dry run with make -n.)
+KVMPROBE ?= bin/kvmprobe
+ON_KVM = { [ "$$GOVMM_SANDBOX" != 1 ] && $(KVMPROBE); }
+
+.PHONY: all deps deps-go deps-unit deps-qemu go kernel sandbox-kernel sandbox-qemu sandbox-if-needed initramfs rootfs build unit fuzz-smoke boot-test test demo bench fuzz clean distclean
 
 all: build
 
-# Debian packages, installed only when missing.
-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# apt-install installs the Debian packages in $(1) that are not installed.
+define apt-install
+	@missing=$$(for p in $(1); do [ "$$(dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null)" = installed ] || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "== installing Debian packages:" $$missing; \
 		sudo= ; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps:
+	$(call apt-install,$(APT_PACKAGES))
+deps-go:
+	$(call apt-install,$(APT_GO_PACKAGES))
+deps-unit:
+	$(call apt-install,$(APT_UNIT_PACKAGES))
+deps-qemu:
+	$(call apt-install,$(APT_QEMU_PACKAGES))
+
+# Every target that runs $(GO) has `| go`.
+go: | deps-go
+	@if [ "$(GO)" = "$(GO_LINK)" ] && [ ! -x "$(GO_LINK)" ]; then \
+		mkdir -p bin && go=$$(tests/fetch-go.sh) && ln -sfn "$$go" $(GO_LINK) && $(GO_LINK) version; \
 	fi
 
 $(GUEST_TREE)/.package: | deps
@@ -75,25 +113,30 @@ $(GUEST_TREE)/.package: | deps
 $(SANDBOX_TREE)/.package: | deps
 	tests/fetch-kernel.sh linux-image-amd64 $(SANDBOX_TREE)
 
-$(SANDBOX_QEMU)/.packages: | deps
+$(SANDBOX_QEMU)/.packages: | deps deps-qemu
 	tests/fetch-qemu.sh $(SANDBOX_QEMU)
 
 kernel: $(GUEST_TREE)/.package
 sandbox-kernel: $(SANDBOX_TREE)/.package
 sandbox-qemu: $(SANDBOX_QEMU)/.packages
 
-$(GUEST_INIT): $(GUEST_SOURCES)
+# The sandbox's kernel and QEMU, where the boot tests, the demo or the
+# benchmark will run in it.
+sandbox-if-needed: build
+	@if ! $(ON_KVM) >/dev/null 2>&1; then $(MAKE) --no-print-directory sandbox-kernel sandbox-qemu; fi
+
+$(GUEST_INIT): $(GUEST_SOURCES) | go
 	@mkdir -p $(dir $@)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./guest/init
 
-$(INITRD): $(GUEST_TREE)/.package $(GUEST_INIT) $(GUEST_SOURCES) | deps
+$(INITRD): $(GUEST_TREE)/.package $(GUEST_INIT) $(GUEST_SOURCES) | deps go
 	$(GO) run ./guest/mkinitramfs -o $@ -init $(GUEST_INIT) -modules $(GUEST_TREE) -busybox /bin/busybox
 
 initramfs: $(INITRD)
 
 # The image is cached and shared: boot it read-only (the default without rw
 # on the command line) or boot a copy.
-$(ROOTFS): $(GUEST_TREE)/.package $(GUEST_INIT) $(GUEST_SOURCES) | deps
+$(ROOTFS): $(GUEST_TREE)/.package $(GUEST_INIT) $(GUEST_SOURCES) | deps go
 	rm -rf $(ROOTFS_DIR) $@.tmp
 	$(GO) run ./guest/mkinitramfs -dir $(ROOTFS_DIR) -init $(GUEST_INIT) -modules $(GUEST_TREE) -busybox /bin/busybox
 	$(MKE2FS) -q -t ext4 -L govmm-root -d $(ROOTFS_DIR) -F $@.tmp $(ROOTFS_SIZE)
@@ -102,7 +145,7 @@ $(ROOTFS): $(GUEST_TREE)/.package $(GUEST_INIT) $(GUEST_SOURCES) | deps
 
 rootfs: $(ROOTFS)
 
-build:
+build: | go
 	@mkdir -p bin
 	CGO_ENABLED=0 $(GO) build -ldflags "$(GOVMM_LDFLAGS)" -o bin/govmm ./cmd/govmm
 	$(GO) build -o bin/sandbox ./tests/sandbox
@@ -114,43 +157,51 @@ build:
 	$(GO) test -c -o bin/govmm.test .
 
 # Everything that needs no KVM (the race detector needs cgo, hence gcc); the
-# boot tests are the next step.
-unit: deps
+# boot tests are the next step. GOVMM_REQUIRE_IASL=1: the ACPI test that
+# needs iasl fails rather than skips without it.
+unit: deps deps-unit | go
 	$(GO) vet ./...
-	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
-	$(GO) test -race $$($(GO) list ./... | grep -v -e /tests/boot$$ -e /tests/powercut$$)
+	@unformatted=$$($$($(GO) env GOROOT)/bin/gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	GOVMM_REQUIRE_IASL=1 $(GO) test -race $$($(GO) list ./... | grep -v -e /tests/boot$$ -e /tests/powercut$$)
 
-fuzz-smoke:
+fuzz-smoke: | go
 	GO=$(GO) tests/fuzz.sh $(FUZZTIME_TEST)
 
-fuzz:
+fuzz: | go
 	GO=$(GO) tests/fuzz.sh $(FUZZTIME)
 
 # The tests of the kvm package and of the root package (irqfd, ioeventfd and
 # GSI routing) against real KVM, then the boot tests, on whichever
 # KVM can run them. They never skip here: GOVMM_REQUIRE_KVM=1. In the
 # sandbox, a run whose sandbox kernel dies resumes where it was (twice at
-# most) from what GOVMM_BOOT_STATE recorded; 45 minutes bound it all.
-boot-test: build kernel sandbox-kernel sandbox-qemu initramfs rootfs
-	@if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe; then \
+# most) from what GOVMM_BOOT_STATE recorded; 45 minutes bound it all. Only
+# there is a failed boot test rerun; the FLAKY summary comes last, printed
+# here on the host (tests/flaky-summary.sh).
+boot-test: build kernel initramfs rootfs sandbox-if-needed
+	@state=$$(mktemp -d -t govmm-boot-state.XXXXXX); \
+	if $(ON_KVM); then \
 		echo "== boot tests on this machine's /dev/kvm"; \
 		echo "== not run here: the power-cut durability test (tests/powercut), which needs the sandbox: GOVMM_SANDBOX=1 runs it"; \
-		env $(BOOT_ENV) tests/boot-tests.sh; \
+		env -u GOVMM_IN_SANDBOX $(BOOT_ENV) GOVMM_BOOT_STATE=$$state tests/boot-tests.sh; \
+		status=$$?; \
 	else \
 		echo "== boot tests inside the nested-KVM sandbox (QEMU TCG with SVM, Debian kernel, / over 9p)"; \
-		state=$$(mktemp -d -t govmm-boot-state.XXXXXX); \
 		$(SANDBOX) -timeout 45m -retries 2 -- env $(BOOT_ENV) GOVMM_BOOT_STATE=$$state tests/boot-tests.sh; \
-		status=$$?; rm -rf "$$state"; [ $$status = 0 ] || exit $$status; \
-		echo "== durability: the sandbox's power is cut after the guest's acknowledged flushes (tests/powercut)"; \
-		env $(BOOT_ENV) GOVMM_SANDBOX_CMD="$(CURDIR)/$(SANDBOX)" bin/powercut.test -test.v -test.timeout 20m; \
-	fi
+		status=$$?; \
+		if [ $$status = 0 ]; then \
+			echo "== durability: the sandbox's power is cut after the guest's acknowledged flushes (tests/powercut)"; \
+			env $(BOOT_ENV) GOVMM_SANDBOX_CMD="$(CURDIR)/$(SANDBOX)" bin/powercut.test -test.v -test.timeout 20m || status=$$?; \
+		fi; \
+	fi; \
+	tests/flaky-summary.sh "$$state" || status=1; \
+	rm -rf "$$state"; exit $$status
 
 test: unit fuzz-smoke boot-test
 
-demo: build kernel sandbox-kernel sandbox-qemu initramfs
+demo: build kernel initramfs sandbox-if-needed
 	@args="run --kernel $(KERNEL) --initrd $(INITRD) --memory $(DEMO_MEMORY) --cpus $(DEMO_CPUS) \
 		--cmdline 'console=ttyS0 reboot=k,panic_warm panic=-1 quiet govmm.exit=shell'"; \
-	if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe >/dev/null; then \
+	if $(ON_KVM) >/dev/null; then \
 		echo "== demo on this machine's /dev/kvm: a shell in the guest; poweroff or Ctrl-A x ends it"; \
 		eval bin/govmm $$args || status=$$?; \
 	else \
@@ -163,8 +214,8 @@ demo: build kernel sandbox-kernel sandbox-qemu initramfs
 		*) echo "== govmm exited with status $$status (see govmm run --help)"; exit $$status;; \
 	esac
 
-bench: build kernel sandbox-kernel sandbox-qemu initramfs
-	@if [ "$$GOVMM_SANDBOX" != 1 ] && bin/kvmprobe >/dev/null; then \
+bench: build kernel initramfs sandbox-if-needed deps-qemu
+	@if $(ON_KVM) >/dev/null; then \
 		bin/bench -runs $(BENCH_RUNS) -io-runs $(BENCH_IO_RUNS) -exit-detail -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
 	else \
 		echo "== benchmark inside the nested-KVM sandbox: compare ratios, not absolute times"; \
@@ -176,4 +227,4 @@ clean:
 
 # Also forget the cached kernels, QEMU, images and sandbox (not the .deb files).
 distclean: clean
-	rm -rf $(GUEST_TREE) $(SANDBOX_TREE) $(SANDBOX_QEMU) $(CACHE)/guest $(CACHE)/sandbox
+	rm -rf $(GUEST_TREE) $(SANDBOX_TREE) $(SANDBOX_QEMU) $(CACHE)/guest $(CACHE)/sandbox $(CACHE)/go-bootstrap $(CACHE)/backports-apt

@@ -22,21 +22,29 @@ func runBounded(t *testing.T, script string) (status int, out, log string) {
 	logPath := filepath.Join(t.TempDir(), "test.log")
 	cmd := exec.Command("../gotest-bounded.sh", logPath, "sh", "-c", script)
 	cmd.Env = append(os.Environ(), "GOVMM_EXIT_GRACE=2")
-	timer := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	status, out = runCmd(t, cmd, 30*time.Second)
+	l, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, out, string(l)
+}
+
+// runCmd runs cmd, killed after timeout, and returns its exit status and
+// output (stdout and stderr).
+func runCmd(t *testing.T, cmd *exec.Cmd, timeout time.Duration) (status int, out string) {
+	t.Helper()
+	timer := time.AfterFunc(timeout, func() { cmd.Process.Kill() })
 	defer timer.Stop()
 	b, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
-		status = exit.ExitCode()
+		return exit.ExitCode(), string(b)
 	case err != nil:
-		t.Fatalf("gotest-bounded.sh: %v\n%s", err, b)
+		t.Fatalf("%s: %v\n%s", cmd.Path, err, b)
 	}
-	l, err := os.ReadFile(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return status, string(b), string(l)
+	return 0, string(b)
 }
 
 func TestBoundedPassesOnTheStatusOfABinaryThatExits(t *testing.T) {
