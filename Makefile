@@ -110,7 +110,7 @@ build:
 	$(GO) build -o bin/bench ./tests/bench
 	$(GO) test -c -o bin/boot.test ./tests/boot
 	$(GO) test -c -o bin/kvm.test ./kvm
-	$(GO) test -c -o bin/govmm.test .
+	$(GO) test -c -o bin/machine.test ./internal/machine
 
 # Everything that needs no KVM (the race detector needs cgo, hence gcc); the
 # boot tests are the next step.

@@ -31,6 +31,7 @@ func TestValidateDisksAndNICs(t *testing.T) {
 	}{
 		{"missing image", Config{Disks: []Disk{{Path: filepath.Join(dir, "nope")}}}, "disk[0]", "no such file"},
 		{"directory", Config{Disks: []Disk{{Path: dir, ReadOnly: true}}}, "disk[0]", "not a regular file"},
+		{"io mode", Config{Disks: []Disk{{Path: img, IO: 9}}}, "disk[0]", "unknown I/O mode"},
 		{"long serial", Config{Disks: []Disk{{Path: img, Serial: strings.Repeat("s", 21)}}}, "disk[0]", "at most 20"},
 		{"twice", Config{Disks: []Disk{{Path: img}, {Path: img}}}, "disk[1]", "attached twice"},
 		{"no tap", Config{NICs: []NIC{{}}}, "net[0]", "tap=tap0"},

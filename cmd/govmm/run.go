@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/govmm/govmm"
-	"github.com/govmm/govmm/memory"
 )
 
 const runHelp = `Usage: govmm run --kernel BZIMAGE [flags]
@@ -101,7 +100,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 		// The library reads 0 as "default"; on the command line it is a mistake.
 		return nil, fmt.Errorf("--cpus %d: give at least 1 vCPU", f.cfg.CPUs)
 	}
-	size, err := memory.ParseSize(f.memory)
+	size, err := govmm.ParseSize(f.memory)
 	if err != nil {
 		return nil, fmt.Errorf("--memory: %w", err)
 	}

@@ -7,20 +7,18 @@ import (
 	"os"
 
 	"github.com/govmm/govmm"
-	"github.com/govmm/govmm/devices"
-	"github.com/govmm/govmm/devices/virtio"
 )
 
 // statsFile is what --stats writes: KVM's statistics summed over vCPUs under
 // their KVM names, and the exits govmm served itself.
 type statsFile struct {
-	Reason        string                       `json:"reason"`
-	Detail        string                       `json:"detail"`
-	KVM           map[string]uint64            `json:"kvm"`
-	UserExits     map[string]uint64            `json:"user_exits"`
-	Queues        map[string]virtio.QueueStats `json:"virtqueues,omitempty"`
-	UnhandledPIO  []devices.UnhandledAccess    `json:"unhandled_pio,omitempty"`
-	UnhandledMMIO []devices.UnhandledAccess    `json:"unhandled_mmio,omitempty"`
+	Reason        string                      `json:"reason"`
+	Detail        string                      `json:"detail"`
+	KVM           map[string]uint64           `json:"kvm"`
+	UserExits     map[string]uint64           `json:"user_exits"`
+	Queues        map[string]govmm.QueueStats `json:"virtqueues,omitempty"`
+	UnhandledPIO  []govmm.UnhandledAccess     `json:"unhandled_pio,omitempty"`
+	UnhandledMMIO []govmm.UnhandledAccess     `json:"unhandled_mmio,omitempty"`
 }
 
 func writeStats(path string, res govmm.Result) error {
@@ -69,7 +67,7 @@ func printUnhandled(w io.Writer, res govmm.Result) {
 	fmt.Fprintf(w, "govmm: exits served by govmm: %d port I/O, %d MMIO\n", res.UserExits.PIO, res.UserExits.MMIO)
 	for _, bus := range []struct {
 		name string
-		list []devices.UnhandledAccess
+		list []govmm.UnhandledAccess
 	}{{"port", res.UnhandledPIO}, {"MMIO address", res.UnhandledMMIO}} {
 		for _, u := range bus.list {
 			dir := "read"
