@@ -3,6 +3,7 @@ package govmm
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/govmm/govmm/internal/machine"
 )
@@ -58,6 +59,10 @@ type UserExits struct{ PIO, MMIO uint64 }
 // running.
 var ErrNotRunning = errors.New("VM is not running")
 
+// ErrStatsUnavailable is wrapped by the error of Stats where the host's KVM
+// has no binary statistics (KVM_GET_STATS_FD, Linux 5.14+).
+var ErrStatsUnavailable = errors.New("KVM statistics are unavailable")
+
 // ErrAlreadyRun is returned by a second call to Run.
 var ErrAlreadyRun = errors.New("VM already run: create a new one with New")
 
@@ -69,6 +74,10 @@ type Result struct {
 	// KVMStats are the vCPUs' KVM binary statistics, summed (e.g. "exits",
 	// "io_exits", "halt_exits").
 	KVMStats map[string]uint64
+	// KVMStatsUnavailable says why KVMStats is empty where the host's KVM
+	// has no binary statistics (KVM_GET_STATS_FD, Linux 5.14+); "" where
+	// it has them.
+	KVMStatsUnavailable string
 	// UserExits count the exits govmm itself served, by bus.
 	UserExits UserExits
 	// Unhandled lists guest accesses to ports and addresses with no device.
@@ -93,6 +102,9 @@ func (v *VM) Run(ctx context.Context) (Result, error) {
 		UserExits:  UserExits(r.UserExits),
 		VirtQueues: v.QueueStats(),
 	}
+	if r.NoKVMStats != nil {
+		res.KVMStatsUnavailable = r.NoKVMStats.Error()
+	}
 	for _, u := range r.UnhandledPIO {
 		res.UnhandledPIO = append(res.UnhandledPIO, UnhandledAccess(u))
 	}
@@ -104,7 +116,8 @@ func (v *VM) Run(ctx context.Context) (Result, error) {
 
 // Stats returns the KVM statistics summed over vCPUs and the exits govmm has
 // served so far, while Run runs: e.g. the cost of a boot up to a point the
-// guest reports.
+// guest reports. Where the host's KVM has no statistics the error wraps
+// ErrStatsUnavailable, and UserExits are still counted.
 func (v *VM) Stats() (map[string]uint64, UserExits, error) {
 	stats, user, err := v.m.Stats()
 	return stats, UserExits(user), apiError(err)
@@ -143,8 +156,11 @@ func (v *VM) InRAM(addr, n uint64) bool { return v.m.InRAM(addr, n) }
 
 // apiError turns the machine's sentinels into the API's.
 func apiError(err error) error {
-	if errors.Is(err, machine.ErrNotRunning) {
+	switch {
+	case errors.Is(err, machine.ErrNotRunning):
 		return ErrNotRunning
+	case errors.Is(err, machine.ErrNoStats):
+		return fmt.Errorf("%w: %v", ErrStatsUnavailable, err)
 	}
 	return err
 }

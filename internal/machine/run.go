@@ -25,20 +25,28 @@ type UserExits struct{ PIO, MMIO uint64 }
 // Result says how the VM ended and what it cost; the virtqueues' counts are
 // QueueStats, which stays valid after Run.
 type Result struct {
-	Reason        Reason
-	Detail        string
-	KVMStats      map[string]uint64
+	Reason   Reason
+	Detail   string
+	KVMStats map[string]uint64
+	// NoKVMStats says why KVMStats is empty on a KVM without binary
+	// statistics; it wraps ErrNoStats.
+	NoKVMStats    error
 	UserExits     UserExits
 	UnhandledPIO  []devices.UnhandledAccess
 	UnhandledMMIO []devices.UnhandledAccess
 }
+
+// ErrNoStats is wrapped by Stats's error and Result.NoKVMStats where this
+// host's KVM has no binary statistics.
+var ErrNoStats = kvm.ErrNoStats
 
 // ErrNotRunning is returned by Stats and VCPUSnapshots when Run is not
 // running; govmm turns it into its own govmm.ErrNotRunning.
 var ErrNotRunning = errors.New("VM is not running")
 
 // Stats returns the KVM statistics summed over vCPUs and the exits govmm has
-// served so far, while Run runs.
+// served so far, while Run runs. On a KVM without statistics the error wraps
+// ErrNoStats and the exits are still counted.
 func (m *Machine) Stats() (map[string]uint64, UserExits, error) {
 	m.runningMu.Lock()
 	defer m.runningMu.Unlock()
@@ -48,15 +56,19 @@ func (m *Machine) Stats() (map[string]uint64, UserExits, error) {
 	}
 	var sum Result
 	for _, c := range m.running {
+		user.PIO += c.Counters.PIO.Load()
+		user.MMIO += c.Counters.MMIO.Load()
 		stats, err := c.Stats()
+		if errors.Is(err, ErrNoStats) {
+			sum.NoKVMStats = err
+			continue
+		}
 		if err != nil {
 			return nil, user, err
 		}
-		addStats(&sum, stats)
-		user.PIO += c.Counters.PIO.Load()
-		user.MMIO += c.Counters.MMIO.Load()
+		addStats(&sum, vcpu.Result{Stats: stats})
 	}
-	return sum.KVMStats, user, nil
+	return sum.KVMStats, user, sum.NoKVMStats
 }
 
 // VCPUSnapshots returns where each vCPU is, while Run runs: a signal takes
@@ -152,18 +164,22 @@ func (m *Machine) startVCPUs(done chan vcpu.Result) ([]*vcpu.VCPU, error) {
 
 func drain(done chan vcpu.Result, n int, res *Result) {
 	for i := 0; i < n; i++ {
-		addStats(res, (<-done).Stats)
+		addStats(res, <-done)
 	}
 }
 
-func addStats(res *Result, stats map[string]uint64) {
-	if len(stats) == 0 {
+// addStats adds a vCPU's statistics to res, or why it has none.
+func addStats(res *Result, r vcpu.Result) {
+	if r.NoStats != nil && res.NoKVMStats == nil {
+		res.NoKVMStats = r.NoStats
+	}
+	if len(r.Stats) == 0 {
 		return
 	}
 	if res.KVMStats == nil {
-		res.KVMStats = make(map[string]uint64, len(stats))
+		res.KVMStats = make(map[string]uint64, len(r.Stats))
 	}
-	for k, n := range stats {
+	for k, n := range r.Stats {
 		res.KVMStats[k] += n
 	}
 }

@@ -40,7 +40,7 @@ func supervise(ctx context.Context, cpus []stopper, events <-chan devices.Event,
 			stop(reason(e))
 		case r := <-done:
 			remaining--
-			addStats(res, r.Stats)
+			addStats(res, r)
 			if r.Err != nil {
 				errs = append(errs, r.Err)
 				stop(Crashed, r.Err.Error())
