@@ -38,7 +38,7 @@ func (v *VCPU) Snapshot(ctx context.Context) (Snapshot, error) {
 	v.mu.Lock()
 	if v.cpu == nil {
 		v.mu.Unlock()
-		return Snapshot{}, ErrNotRunning
+		return Snapshot{}, errNotRunning
 	}
 	v.snapshots = append(v.snapshots, reply)
 	v.snapshotWanted.Store(true)

@@ -131,8 +131,10 @@ func noStats(err error) (unavailable, fail error) {
 	return nil, err
 }
 
-// ErrNotRunning is returned by Stats once the vCPU has ended.
-var ErrNotRunning = errors.New("vCPU is not running")
+// errNotRunning is returned by Stats and Snapshot once the vCPU has ended.
+// Unexported: callers learn that the VM is not running from the package
+// that runs it (govmm.ErrNotRunning), not from each vCPU.
+var errNotRunning = errors.New("vCPU is not running")
 
 // Stats reads the vCPU's KVM statistics while it runs; on a KVM without
 // them, the error wraps kvm.ErrNoStats.
@@ -143,7 +145,7 @@ func (v *VCPU) Stats() (map[string]uint64, error) {
 		return nil, v.noStats
 	}
 	if v.stats == nil {
-		return nil, ErrNotRunning
+		return nil, errNotRunning
 	}
 	return v.stats.Read()
 }
@@ -189,14 +191,14 @@ func (v *VCPU) Stop() {
 }
 
 // setCPU publishes cpu, or nil once the loop has ended: snapshot requests
-// still waiting then get ErrNotRunning.
+// still waiting then get errNotRunning.
 func (v *VCPU) setCPU(cpu *kvm.VCPU) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.cpu = cpu
 	if cpu == nil {
 		for _, w := range v.snapshots {
-			w <- snapshotReply{err: ErrNotRunning}
+			w <- snapshotReply{err: errNotRunning}
 		}
 		v.snapshots = nil
 	}
