@@ -91,9 +91,9 @@ func TestHandleExitEndings(t *testing.T) {
 		err   bool
 	}{
 		{kvm.Exit{Reason: kvm.ExitShutdown}, devices.Crash, false},
-		{kvm.Exit{Reason: kvm.ExitSystemEvent, SystemEventType: systemEventShutdown}, devices.PowerOff, false},
-		{kvm.Exit{Reason: kvm.ExitSystemEvent, SystemEventType: systemEventReset}, devices.Reset, false},
-		{kvm.Exit{Reason: kvm.ExitSystemEvent, SystemEventType: systemEventCrash}, devices.Crash, false},
+		{kvm.Exit{Reason: kvm.ExitSystemEvent, SystemEventType: kvm.SystemEventShutdown}, devices.PowerOff, false},
+		{kvm.Exit{Reason: kvm.ExitSystemEvent, SystemEventType: kvm.SystemEventReset}, devices.Reset, false},
+		{kvm.Exit{Reason: kvm.ExitSystemEvent, SystemEventType: kvm.SystemEventCrash}, devices.Crash, false},
 		{kvm.Exit{Reason: kvm.ExitInternalError, InternalSuberror: 1}, devices.Crash, false},
 		{kvm.Exit{Reason: kvm.ExitFailEntry, FailEntryReason: 0x21}, 0, true},
 		{kvm.Exit{Reason: kvm.ExitReason(9999)}, 0, true},
