@@ -47,6 +47,11 @@ func (c Config) machine() machine.Config {
 	return mc
 }
 
+// HugePages says why the host did not back guest RAM with transparent huge
+// pages, or nil if it did. The guest runs either way, slower without them:
+// every guest page walk then ends in 4 KiB host pages.
+func (v *VM) HugePages() error { return v.m.HugePages() }
+
 // ConsoleInput queues bytes for the guest's console, as if typed.
 func (v *VM) ConsoleInput(p []byte) { v.m.ConsoleInput(p) }
 

@@ -146,6 +146,7 @@ func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "govmm: %v\n", err)
 		return exitError
 	}
+	warnHugePages(stderr, vm.HugePages())
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	sigs := make(chan os.Signal, 1)
@@ -186,6 +187,14 @@ func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	res, runErr := vm.Run(ctx)
 	con.restore()
 	return report(res, runErr, f, stderr)
+}
+
+// warnHugePages says in one line that guest RAM is on small pages, which
+// costs the guest speed but not correctness.
+func warnHugePages(w io.Writer, err error) {
+	if err != nil {
+		fmt.Fprintf(w, "govmm: warning: guest RAM is on 4 KiB pages, so the guest runs slower: %v\n", err)
+	}
 }
 
 // vcpuWait bounds how long SIGQUIT waits for a vCPU to leave KVM_RUN.

@@ -203,3 +203,12 @@ func (m *Machine) Close() error {
 	})
 	return m.closeErr
 }
+
+// HugePages says why guest RAM is not backed by transparent huge pages, or
+// nil if it is (or no RAM was mapped).
+func (m *Machine) HugePages() error {
+	if m.ram == nil {
+		return nil
+	}
+	return m.ram.HugePages()
+}
