@@ -11,6 +11,7 @@ import (
 
 // Exit statuses, documented in --help and the README.
 const (
+	exitOK         = 0 // help or version printed: no VM ran
 	exitPoweredOff = 0 // the guest powered off
 	exitError      = 1 // govmm could not start or run the VM
 	exitUsage      = 2 // bad command line
@@ -44,10 +45,10 @@ func dispatch(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 			return runCommand([]string{"--help"}, stdin, stdout, stderr)
 		}
 		fmt.Fprint(stdout, usage)
-		return exitPoweredOff
+		return exitOK
 	case "version", "--version":
 		fmt.Fprintln(stdout, "govmm", version)
-		return exitPoweredOff
+		return exitOK
 	}
 	fmt.Fprintf(stderr, "govmm: unknown command %q\n\n%s", args[0], usage)
 	return exitUsage

@@ -51,3 +51,23 @@ func TestHelpDocumentsEveryFlagAndExitCode(t *testing.T) {
 		}
 	}
 }
+
+// help and version print to standard output and succeed without a VM:
+// nothing about a guest on standard error.
+func TestHelpAndVersionSucceed(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help"}, "govmm runs a Linux kernel"},
+		{[]string{"--help"}, "govmm runs a Linux kernel"},
+		{[]string{"version"}, "govmm "},
+		{[]string{"--version"}, "govmm "},
+	} {
+		var stdout, stderr bytes.Buffer
+		status := dispatch(tc.args, os.Stdin, &stdout, &stderr)
+		if status != exitOK || !strings.HasPrefix(stdout.String(), tc.want) || stderr.Len() != 0 {
+			t.Errorf("govmm %q: status %d, stdout %q, stderr %q; want %d, %q first, nothing on stderr", tc.args, status, stdout.String(), stderr.String(), exitOK, tc.want)
+		}
+	}
+}

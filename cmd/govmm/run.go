@@ -134,7 +134,7 @@ func (f *runFlags) parseDevices() error {
 func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	f, err := parseRunFlags(args, stderr)
 	if errors.Is(err, pflag.ErrHelp) {
-		return exitPoweredOff
+		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "govmm: %v\nRun 'govmm run --help' for usage.\n", err)
