@@ -21,3 +21,20 @@ func TestNotRunning(t *testing.T) {
 		t.Errorf("a KVM without statistics: %v, want ErrStatsUnavailable", apiError(machine.ErrNoStats))
 	}
 }
+
+// Each way the machine ends is the API's reason of the same name.
+func TestExitReasons(t *testing.T) {
+	for m, want := range map[machine.Reason]ExitReason{
+		machine.PoweredOff: PoweredOff, machine.Rebooted: Rebooted,
+		machine.Crashed: Crashed, machine.Stopped: Stopped,
+	} {
+		if got := exitReason(m); got != want {
+			t.Errorf("machine reason %d is %v, want %v", m, got, want)
+		}
+	}
+	for r, want := range map[ExitReason]string{PoweredOff: "powered off", Rebooted: "rebooted", Crashed: "crashed", Stopped: "stopped", 0: "unknown"} {
+		if r.String() != want {
+			t.Errorf("%d prints %q, want %q", int(r), r.String(), want)
+		}
+	}
+}

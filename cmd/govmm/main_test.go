@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/govmm/govmm"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -135,6 +138,30 @@ func TestVersionOfABuiltBinary(t *testing.T) {
 			if !strings.Contains(string(out), w) {
 				t.Errorf("govmm version (ldflags %q) printed %q, want %q in it (build info:\n%s)", tc.ldflags, out, w, meta)
 			}
+		}
+	}
+}
+
+// Each way a VM ends has the exit status --help documents, and a failure
+// to run it is status 1 whatever the reason says.
+func TestExitStatuses(t *testing.T) {
+	for _, tc := range []struct {
+		res    govmm.Result
+		runErr error
+		status int
+		stderr string
+	}{
+		{govmm.Result{Reason: govmm.PoweredOff}, nil, 0, ""},
+		{govmm.Result{Reason: govmm.Rebooted, Detail: "guest reset"}, nil, 3, "guest reset"},
+		{govmm.Result{Reason: govmm.Crashed, Detail: "guest kernel panicked"}, nil, 4, "guest crashed: guest kernel panicked"},
+		{govmm.Result{Reason: govmm.Crashed, Detail: "triple fault (KVM_EXIT_SHUTDOWN)"}, nil, 4, "triple fault"},
+		{govmm.Result{Reason: govmm.Stopped, Detail: "received interrupt"}, nil, 5, "stopped: received interrupt"},
+		{govmm.Result{Reason: govmm.Crashed, Detail: "vCPU 0: KVM_RUN: bad address"}, errors.New("vCPU 0: KVM_RUN: bad address"), 1, "bad address"},
+		{govmm.Result{}, nil, 1, "unknown reason"},
+	} {
+		var stderr bytes.Buffer
+		if status := report(tc.res, tc.runErr, &runFlags{}, &stderr); status != tc.status || !strings.Contains(stderr.String(), tc.stderr) {
+			t.Errorf("%v %q (error %v): status %d, stderr %q; want %d and %q", tc.res.Reason, tc.res.Detail, tc.runErr, status, stderr.String(), tc.status, tc.stderr)
 		}
 	}
 }
