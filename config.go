@@ -21,8 +21,9 @@ const (
 	DefaultKVMDevice = "/dev/kvm"
 	// DefaultCmdline sends the console to COM1, resets through the i8042,
 	// turns a panic into an immediate warm reboot that govmm reports as a
-	// crash (see biosResetFlag), and keeps the console quiet: every byte the
-	// guest prints is a VM exit.
+	// crash (Linux writes the BIOS warm-reset flag, 0x1234 at 0x472, before
+	// it resets), and keeps the console quiet: every byte the guest prints
+	// is a VM exit.
 	DefaultCmdline = "console=ttyS0 reboot=k,panic_warm panic=-1"
 	// DefaultVirtioConsoleCmdline is DefaultCmdline for a guest whose
 	// console is the virtio console (ConsoleDevice VirtioConsole). ttyS0
