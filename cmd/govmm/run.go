@@ -79,7 +79,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.cfg.Cmdline, "cmdline", govmm.DefaultCmdline, "kernel command line (with --console virtio the default adds console=hvc0)")
 	fs.StringVar(&f.memory, "memory", "512M", "guest RAM, e.g. 256M or 4G (K, M, G suffixes are powers of 1024)")
 	fs.IntVar(&f.cfg.CPUs, "cpus", govmm.DefaultCPUs, "number of vCPUs")
-	fs.StringArrayVar(&f.disks, "disk", nil, "attach a raw image as a virtio disk, `SPEC` being path=FILE[,ro][,serial=ID][,aio=auto|io_uring|blocking]; repeat for more")
+	fs.StringArrayVar(&f.disks, "disk", nil, "attach a raw image or a block device as a virtio disk, `SPEC` being path=FILE[,ro][,serial=ID][,aio=auto|io_uring|blocking]; repeat for more")
 	fs.StringArrayVar(&f.nets, "net", nil, "attach a virtio NIC on a tap device, `SPEC` being tap=NAME[,mac=MAC]; repeat for more")
 	fs.StringVar(&f.console, "console", "serial", "guest console: serial (COM1, the guest's ttyS0) or virtio (virtio-console, hvc0)")
 	fs.StringVar(&f.cfg.KVMDevice, "kvm", govmm.DefaultKVMDevice, "KVM device `PATH`")
