@@ -154,7 +154,7 @@ build: | go
 	$(GO) test -c -o bin/boot.test ./tests/boot
 	$(GO) test -c -o bin/powercut.test ./tests/powercut
 	$(GO) test -c -o bin/kvm.test ./kvm
-	$(GO) test -c -o bin/govmm.test .
+	$(GO) test -c -o bin/machine.test ./internal/machine
 
 # Everything that needs no KVM (the race detector needs cgo, hence gcc); the
 # boot tests are the next step. GOVMM_REQUIRE_IASL=1: the ACPI test that

@@ -1,6 +1,7 @@
-// Package govmm assembles a microVM from KVM, guest memory, the Linux boot
-// protocol, vCPU goroutines and emulated devices, and runs it until the guest
-// powers off, resets, crashes or the caller cancels.
+// Package govmm runs a Linux microVM on KVM: describe it with a Config, build
+// it with New and Run it until the guest powers off, resets, crashes or the
+// caller cancels. This package is the public API; the machine behind it
+// (memory layout, devices, vCPUs) is internal and may change.
 package govmm
 
 import (
@@ -9,18 +10,20 @@ import (
 	"io"
 	"os"
 
+	"github.com/govmm/govmm/internal/machine"
 	"github.com/govmm/govmm/memory"
 )
 
 // Defaults a caller gets for zero fields.
 const (
-	DefaultMemory    = 512 * memory.MiB
+	DefaultMemory    = 512 << 20 // bytes
 	DefaultCPUs      = 1
 	DefaultKVMDevice = "/dev/kvm"
 	// DefaultCmdline sends the console to COM1, resets through the i8042,
 	// turns a panic into an immediate warm reboot that govmm reports as a
-	// crash (see biosResetFlag), and keeps the console quiet: every byte the
-	// guest prints is a VM exit.
+	// crash (Linux writes the BIOS warm-reset flag, 0x1234 at 0x472, before
+	// it resets), and keeps the console quiet: every byte the guest prints
+	// is a VM exit.
 	DefaultCmdline = "console=ttyS0 reboot=k,panic_warm panic=-1"
 	// DefaultVirtioConsoleCmdline is DefaultCmdline for a guest whose
 	// console is the virtio console (ConsoleDevice VirtioConsole). ttyS0
@@ -111,8 +114,8 @@ func (c Config) Validate() error {
 	if err := checkMemory(c.Memory); err != nil {
 		errs = append(errs, err)
 	}
-	if c.CPUs < 1 || c.CPUs > maxCPUs {
-		errs = append(errs, &FieldError{"cpus", fmt.Sprintf("%d vCPUs asked: give between 1 and %d", c.CPUs, maxCPUs)})
+	if c.CPUs < 1 || c.CPUs > machine.MaxCPUs {
+		errs = append(errs, &FieldError{"cpus", fmt.Sprintf("%d vCPUs asked: give between 1 and %d", c.CPUs, machine.MaxCPUs)})
 	}
 	errs = append(errs, c.validateDevices()...)
 	return errors.Join(errs...)
@@ -148,3 +151,8 @@ func readable(path string) error {
 	}
 	return nil
 }
+
+// ParseSize reads a size such as "512M", "4G", "65536K" or "1073741824"
+// (bytes), as the command line's --memory takes it. Suffixes are binary
+// (K = 1024) and may be followed by "iB" or "B".
+func ParseSize(s string) (uint64, error) { return memory.ParseSize(s) }

@@ -2,20 +2,21 @@ package govmm
 
 import (
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 
-	"github.com/govmm/govmm/devices/virtio/blk"
+	"github.com/govmm/govmm/internal/machine"
 )
 
-// Disk is one virtio-blk disk backed by a raw image file.
+// Disk is one virtio-blk disk backed by a raw image file or a block device.
 type Disk struct {
 	Path     string
 	ReadOnly bool   // the guest sees a read-only disk; the file is opened read-only
 	Serial   string // what the guest reads as the disk's ID (VIRTIO_BLK_T_GET_ID); at most 20 bytes
 	// IO is how reads and writes reach the image; the zero value,
-	// blk.IOAuto, suits every image (see blk.IOMode).
-	IO blk.IOMode
+	// IOAuto, suits every image.
+	IO IOMode
 }
 
 // NIC is one virtio-net interface backed by a tap device.
@@ -41,10 +42,31 @@ const maxSerial = 20
 // maxTapName is IFNAMSIZ minus the terminating NUL.
 const maxTapName = 15
 
+// machine is the disk as the machine opens it.
+func (d Disk) machine() machine.Disk {
+	io, _ := d.IO.machine() // Validate refused a mode without one
+	return machine.Disk{Path: d.Path, ReadOnly: d.ReadOnly, Serial: d.Serial, IO: io}
+}
+
+// machine is the NIC as the machine opens it.
+func (n NIC) machine() machine.NIC { return machine.NIC{Tap: n.Tap, MAC: n.MAC} }
+
+// diskKind refuses what cannot back a disk: anything but a regular file (a
+// raw image) or a block device, which the disk device serves alike.
+func diskKind(mode fs.FileMode) error {
+	switch {
+	case mode.IsRegular():
+		return nil
+	case mode&fs.ModeDevice != 0 && mode&fs.ModeCharDevice == 0:
+		return nil
+	}
+	return fmt.Errorf("is not a regular file or a block device (%v): give a raw disk image or a block device such as /dev/loop0", mode.Type())
+}
+
 func (d Disk) validate(i int) error {
 	field := fmt.Sprintf("disk[%d]", i)
 	if d.Path == "" {
-		return &FieldError{field, "no path: give a raw image file, e.g. --disk path=rootfs.img"}
+		return &FieldError{field, "no path: give a raw image file or a block device, e.g. --disk path=rootfs.img"}
 	}
 	flag := os.O_RDWR
 	if d.ReadOnly {
@@ -62,8 +84,11 @@ func (d Disk) validate(i int) error {
 	if err != nil {
 		return &FieldError{field, err.Error()}
 	}
-	if !st.Mode().IsRegular() {
-		return &FieldError{field, fmt.Sprintf("%s is not a regular file: give a raw disk image", d.Path)}
+	if err := diskKind(st.Mode()); err != nil {
+		return &FieldError{field, fmt.Sprintf("%s %v", d.Path, err)}
+	}
+	if _, ok := d.IO.machine(); !ok {
+		return &FieldError{field, fmt.Sprintf("unknown I/O mode %d: use IOAuto, IOUring, IOBlocking or IOInline", d.IO)}
 	}
 	if len(d.Serial) > maxSerial {
 		return &FieldError{field, fmt.Sprintf("serial %q is %d bytes: at most %d fit", d.Serial, len(d.Serial), maxSerial)}

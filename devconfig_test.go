@@ -2,10 +2,12 @@ package govmm
 
 import (
 	"errors"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -31,6 +33,7 @@ func TestValidateDisksAndNICs(t *testing.T) {
 	}{
 		{"missing image", Config{Disks: []Disk{{Path: filepath.Join(dir, "nope")}}}, "disk[0]", "no such file"},
 		{"directory", Config{Disks: []Disk{{Path: dir, ReadOnly: true}}}, "disk[0]", "not a regular file"},
+		{"io mode", Config{Disks: []Disk{{Path: img, IO: 9}}}, "disk[0]", "unknown I/O mode"},
 		{"long serial", Config{Disks: []Disk{{Path: img, Serial: strings.Repeat("s", 21)}}}, "disk[0]", "at most 20"},
 		{"twice", Config{Disks: []Disk{{Path: img}, {Path: img}}}, "disk[1]", "attached twice"},
 		{"no tap", Config{NICs: []NIC{{}}}, "net[0]", "tap=tap0"},
@@ -49,5 +52,47 @@ func TestValidateDisksAndNICs(t *testing.T) {
 	ok := Config{Kernel: kernel, Disks: []Disk{{Path: img, Serial: "s1"}, {Path: roImg, ReadOnly: true}}, NICs: []NIC{{Tap: "t0", MAC: mac}, {Tap: "t1"}}}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("valid disks and NICs: %v", err)
+	}
+}
+
+// A disk is a raw image or a block device, as the disk device serves both;
+// anything else is refused, naming what it is.
+func TestDiskKinds(t *testing.T) {
+	for _, tc := range []struct {
+		mode fs.FileMode
+		ok   bool
+	}{
+		{0o644, true},
+		{fs.ModeDevice | 0o660, true}, // a block device, e.g. /dev/loop0
+		{fs.ModeDevice | fs.ModeCharDevice | 0o666, false},
+		{fs.ModeNamedPipe | 0o644, false},
+		{fs.ModeDir | 0o755, false},
+		{fs.ModeSocket | 0o755, false},
+		{fs.ModeSymlink | 0o777, false}, // Stat follows links: a dangling one
+	} {
+		err := diskKind(tc.mode)
+		if (err == nil) != tc.ok || err != nil && !strings.Contains(err.Error(), "not a regular file or a block device") {
+			t.Errorf("mode %v: %v, want accepted %v", tc.mode, err, tc.ok)
+		}
+	}
+	// And through Validate, with the files themselves.
+	dir := t.TempDir()
+	kernel := filepath.Join(dir, "bzImage")
+	if err := os.WriteFile(kernel, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// (Read-write: a FIFO opened read-only waits for a writer; a directory
+	// opened read-write fails before it can be looked at.)
+	for _, d := range []Disk{{Path: fifo}, {Path: dir, ReadOnly: true}, {Path: "/dev/null"}} {
+		path := d.Path
+		err := Config{Kernel: kernel, Disks: []Disk{d}}.Validate()
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "disk[0]" || !strings.Contains(err.Error(), path+" is not a regular file or a block device") {
+			t.Errorf("disk %s: %v, want it refused as neither an image nor a block device", path, err)
+		}
 	}
 }

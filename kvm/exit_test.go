@@ -202,3 +202,11 @@ func TestOnlyRunSeesEINTR(t *testing.T) {
 		}
 	}
 }
+
+// The system event types are linux/kvm.h's KVM_SYSTEM_EVENT_SHUTDOWN, _RESET
+// and _CRASH; package vcpu maps them to poweroff, reboot and crash.
+func TestSystemEventNumbers(t *testing.T) {
+	if SystemEventShutdown != 1 || SystemEventReset != 2 || SystemEventCrash != 3 {
+		t.Errorf("system events shutdown %d reset %d crash %d, want 1, 2, 3", SystemEventShutdown, SystemEventReset, SystemEventCrash)
+	}
+}

@@ -28,6 +28,9 @@ var (
 	// ErrInterrupted means KVM_RUN returned EINTR (a signal or immediate_exit);
 	// the caller re-checks whether to stop and runs again.
 	ErrInterrupted = errors.New("KVM_RUN interrupted")
+	// ErrNoStats means this host's KVM has no binary statistics
+	// (KVM_GET_STATS_FD, Linux 5.14+): a VM runs the same without them.
+	ErrNoStats = errors.New("KVM has no binary statistics (KVM_GET_STATS_FD needs Linux 5.14+)")
 )
 
 // CapabilityError says which required capability this host's KVM lacks.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"golang.org/x/sys/unix"
 )
 
 // Stats is an open binary statistics fd of a VM or vCPU
@@ -35,6 +37,10 @@ const (
 
 func openStats(fd uintptr, what string) (*Stats, error) {
 	sfd, err := ioctl(fd, kvmGetStatsFD, 0)
+	if errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EINVAL) {
+		// A kernel that predates the ioctl does not know its number.
+		return nil, fmt.Errorf("KVM_GET_STATS_FD of %s: %w: %w", what, ErrNoStats, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("KVM_GET_STATS_FD of %s (needs %v, Linux 5.14+): %w", what, CapBinaryStatsFD, err)
 	}

@@ -2,9 +2,12 @@ package kvm
 
 import (
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 type fakeStat struct {
@@ -107,5 +110,20 @@ func TestStatsTruncatedFile(t *testing.T) {
 	}
 	if err := f.Close(); err != nil {
 		t.Error(err)
+	}
+}
+
+// A kernel without KVM_GET_STATS_FD answers the unknown ioctl with ENOTTY,
+// as any file that is not KVM's does: that is "no statistics", not a
+// failure.
+func TestStatsOnAKernelWithoutThem(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := openStats(f.Fd(), "vCPU 0")
+	if s != nil || !errors.Is(err, ErrNoStats) || !errors.Is(err, unix.ENOTTY) {
+		t.Fatalf("openStats on a file without the ioctl: %v, %v; want ErrNoStats wrapping ENOTTY", s, err)
 	}
 }

@@ -7,6 +7,8 @@ package memory
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -74,23 +76,49 @@ type RAM struct {
 	hugePageErr error
 }
 
-// HugePages reports whether the host agreed to back guest RAM with
-// transparent huge pages, and why not.
+// HugePages reports why the host did not agree to back guest RAM with
+// transparent huge pages (the first region it refused), or nil if it did.
 func (m *RAM) HugePages() error { return m.hugePageErr }
 
 // New maps size bytes of guest RAM: up to LowRAMTop from address 0, the rest
 // from HighRAMStart. size must be a positive multiple of the page size.
-func New(size uint64) (*RAM, error) {
+func New(size uint64) (*RAM, error) { return newRAM(size, adviseHugePages) }
+
+// adviseHugePages asks the host to back mem with transparent huge pages.
+// A host with them turned off still accepts the advice, so its setting is
+// read too.
+func adviseHugePages(mem []byte) error {
+	if err := unix.Madvise(mem, unix.MADV_HUGEPAGE); err != nil {
+		return err
+	}
+	return thpTurnedOff(thpEnabled)
+}
+
+// thpEnabled is the host's transparent huge page mode, e.g.
+// "always [madvise] never" (Documentation/admin-guide/mm/transhuge.rst).
+const thpEnabled = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+// thpTurnedOff says so if the mode file at path selects never. A file that
+// cannot be read says nothing: madvise has accepted the advice.
+func thpTurnedOff(path string) error {
+	mode, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(mode), "[never]") {
+		return nil
+	}
+	return fmt.Errorf("transparent huge pages are turned off (%s is never; echo madvise into it as root)", path)
+}
+
+func newRAM(size uint64, advise func([]byte) error) (*RAM, error) {
 	if size == 0 || size%PageSize != 0 {
 		return nil, fmt.Errorf("guest memory size %d is not a positive multiple of %d bytes", size, PageSize)
 	}
 	low := min(size, uint64(LowRAMTop))
 	m := &RAM{size: size}
-	if err := m.add(0, low); err != nil {
+	if err := m.add(0, low, advise); err != nil {
 		return nil, err
 	}
 	if size > low {
-		if err := m.add(HighRAMStart, size-low); err != nil {
+		if err := m.add(HighRAMStart, size-low, advise); err != nil {
 			m.Close()
 			return nil, err
 		}
@@ -98,7 +126,7 @@ func New(size uint64) (*RAM, error) {
 	return m, nil
 }
 
-func (m *RAM) add(start GuestAddress, size uint64) error {
+func (m *RAM) add(start GuestAddress, size uint64, advise func([]byte) error) error {
 	// Over-map by one huge page so the usable part starts 2 MiB-aligned:
 	// otherwise KVM backs the guest with 4 KiB nested pages.
 	raw, err := unix.Mmap(-1, 0, int(size+hugePage), unix.PROT_READ|unix.PROT_WRITE,
@@ -110,7 +138,9 @@ func (m *RAM) add(start GuestAddress, size uint64) error {
 	mem := raw[off : off+int(size) : off+int(size)]
 	// Transparent huge pages are an optimisation: a host without them runs
 	// the guest on 4 KiB pages, so the error is recorded, not returned.
-	m.hugePageErr = unix.Madvise(mem, unix.MADV_HUGEPAGE)
+	if err := advise(mem); err != nil && m.hugePageErr == nil {
+		m.hugePageErr = fmt.Errorf("huge pages for guest RAM at %v: %w", start, err)
+	}
 	m.regions = append(m.regions, &region{start: start, mem: mem, raw: raw})
 	return nil
 }

@@ -2,6 +2,9 @@ package memory
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -137,4 +140,59 @@ func FuzzParseSize(f *testing.F) {
 			t.Fatalf("empty string parsed as %d", v)
 		}
 	})
+}
+
+// A host that refuses huge pages for one region of RAM says so, whichever
+// region it is, and the RAM still works.
+func TestHugePagesRefused(t *testing.T) {
+	refuse := errors.New("invalid argument")
+	for _, tc := range []struct {
+		name    string
+		refused int // which call of advise fails; -1 for none
+		want    string
+	}{
+		{"none", -1, ""},
+		{"low", 0, "guest RAM at 0x0"},
+		{"high", 1, "guest RAM at 0x100000000"},
+	} {
+		calls := 0
+		m, err := newRAM(4*GiB, func([]byte) error {
+			defer func() { calls++ }()
+			if calls == tc.refused {
+				return refuse
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.HugePages()
+		if tc.want == "" && got != nil || tc.want != "" && (!errors.Is(got, refuse) || !strings.Contains(got.Error(), tc.want)) {
+			t.Errorf("%s refused: HugePages() = %v, want an error naming %q", tc.name, got, tc.want)
+		}
+		if err := m.WriteUint16(HighRAMStart, 1); err != nil {
+			t.Errorf("%s refused: RAM unusable: %v", tc.name, err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A host whose transparent huge pages are off accepts madvise all the
+// same: its mode file is what tells.
+func TestTHPTurnedOff(t *testing.T) {
+	dir := t.TempDir()
+	for mode, off := range map[string]bool{"always [madvise] never\n": false, "[always] madvise never\n": false, "always madvise [never]\n": true} {
+		path := filepath.Join(dir, "enabled")
+		if err := os.WriteFile(path, []byte(mode), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := thpTurnedOff(path); (err != nil) != off || off && !strings.Contains(err.Error(), "turned off") {
+			t.Errorf("mode %q: %v, want turned off %v", mode, err, off)
+		}
+	}
+	if err := thpTurnedOff(filepath.Join(dir, "missing")); err != nil {
+		t.Errorf("no mode file: %v, want nothing said", err)
+	}
 }

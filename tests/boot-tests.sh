@@ -1,7 +1,7 @@
 #!/bin/sh
 # boot-tests.sh: the tests that need KVM, run from the repository root with
 # the GOVMM_* variables set (make boot-test does both, on this machine's
-# KVM or inside the sandbox): the kvm package's, the root package's, then
+# KVM or inside the sandbox): the kvm package's, internal/machine's, then
 # the boot tests.
 #
 # Inside the nested-KVM sandbox (GOVMM_IN_SANDBOX=1, which bin/sandbox
@@ -61,7 +61,7 @@ flaky() {
 }
 
 "$bin/kvmprobe" || exit 1
-for pkg in kvm govmm; do
+for pkg in kvm machine; do
 	if passed "$pkg"; then
 		echo "== $pkg package: passed in an earlier attempt"
 		continue

@@ -7,13 +7,6 @@ import (
 	"github.com/govmm/govmm/kvm"
 )
 
-// KVM_SYSTEM_EVENT_* (linux/kvm.h).
-const (
-	systemEventShutdown = 1
-	systemEventReset    = 2
-	systemEventCrash    = 3
-)
-
 // Buses are where port I/O and MMIO exits go.
 type Buses struct {
 	PIO  *devices.Bus
@@ -71,11 +64,11 @@ func serveIO(io kvm.IOExit, bus *devices.Bus) {
 
 func systemEvent(t uint32) *Stop {
 	switch t {
-	case systemEventShutdown:
+	case kvm.SystemEventShutdown:
 		return &Stop{Event: devices.PowerOff, Detail: "system event: shutdown"}
-	case systemEventReset:
+	case kvm.SystemEventReset:
 		return &Stop{Event: devices.Reset, Detail: "system event: reset"}
-	case systemEventCrash:
+	case kvm.SystemEventCrash:
 		return &Stop{Event: devices.Crash, Detail: "system event: crash"}
 	}
 	return &Stop{Event: devices.Crash, Detail: fmt.Sprintf("unknown system event %d", t)}

@@ -2,6 +2,7 @@ package vcpu
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -85,27 +86,30 @@ func TestHandleExitMMIO(t *testing.T) {
 func TestHandleExitEndings(t *testing.T) {
 	b, _, _ := testBuses(t)
 	for _, tc := range []struct {
-		exit  kvm.Exit
-		event devices.Event
-		err   bool
+		exit   kvm.Exit
+		event  devices.Event
+		detail string // what the detail, or the error, says
+		err    bool
 	}{
-		{kvm.Exit{Reason: kvm.ExitShutdown}, devices.Crash, false},
-		{kvm.Exit{Reason: kvm.ExitSystemEvent, SystemEventType: systemEventShutdown}, devices.PowerOff, false},
-		{kvm.Exit{Reason: kvm.ExitSystemEvent, SystemEventType: systemEventReset}, devices.Reset, false},
-		{kvm.Exit{Reason: kvm.ExitSystemEvent, SystemEventType: systemEventCrash}, devices.Crash, false},
-		{kvm.Exit{Reason: kvm.ExitInternalError, InternalSuberror: 1}, devices.Crash, false},
-		{kvm.Exit{Reason: kvm.ExitFailEntry, FailEntryReason: 0x21}, 0, true},
-		{kvm.Exit{Reason: kvm.ExitReason(9999)}, 0, true},
+		{kvm.Exit{Reason: kvm.ExitShutdown}, devices.Crash, "triple fault", false},
+		{kvm.Exit{Reason: kvm.ExitSystemEvent, SystemEventType: kvm.SystemEventShutdown}, devices.PowerOff, "shutdown", false},
+		{kvm.Exit{Reason: kvm.ExitSystemEvent, SystemEventType: kvm.SystemEventReset}, devices.Reset, "reset", false},
+		{kvm.Exit{Reason: kvm.ExitSystemEvent, SystemEventType: kvm.SystemEventCrash}, devices.Crash, "crash", false},
+		{kvm.Exit{Reason: kvm.ExitSystemEvent, SystemEventType: 99}, devices.Crash, "unknown system event 99", false},
+		// KVM_INTERNAL_ERROR_EMULATION is suberror 1.
+		{kvm.Exit{Reason: kvm.ExitInternalError, InternalSuberror: 1}, devices.Crash, "cannot emulate", false},
+		{kvm.Exit{Reason: kvm.ExitFailEntry, FailEntryReason: 0x21}, 0, "0x21", true},
+		{kvm.Exit{Reason: kvm.ExitReason(9999)}, 0, "unexpected exit", true},
 	} {
 		stop, err := handleExit(tc.exit, b, &Counters{})
 		if tc.err {
-			if err == nil || stop != nil {
-				t.Errorf("%v: stop %v err %v; want an error", tc.exit.Reason, stop, err)
+			if err == nil || stop != nil || !strings.Contains(err.Error(), tc.detail) {
+				t.Errorf("%v: stop %v err %v; want an error mentioning %q", tc.exit.Reason, stop, err, tc.detail)
 			}
 			continue
 		}
-		if err != nil || stop == nil || stop.Event != tc.event || stop.Detail == "" {
-			t.Errorf("%v: stop %+v err %v; want %v with a detail", tc.exit.Reason, stop, err, tc.event)
+		if err != nil || stop == nil || stop.Event != tc.event || !strings.Contains(stop.Detail, tc.detail) {
+			t.Errorf("%v: stop %+v err %v; want %v with a detail mentioning %q", tc.exit.Reason, stop, err, tc.event, tc.detail)
 		}
 	}
 	if stop, err := handleExit(kvm.Exit{Reason: kvm.ExitIntr}, b, &Counters{}); stop != nil || err != nil {
@@ -118,12 +122,10 @@ func TestSnapshotListsAPICVectors(t *testing.T) {
 	l.SetReg(lapicIRR+1*lapicBitmapGap, 1<<6|1<<7) // vectors 0x26, 0x27
 	l.SetReg(lapicIRR+7*lapicBitmapGap, 1<<31)     // vector 0xff
 	l.SetReg(lapicISR, 1<<2)
-	s := Snapshot{ID: 1, MP: kvm.MPHalted, Requested: bitmapVectors(&l, lapicIRR), InService: bitmapVectors(&l, lapicISR)}
-	s.Regs.RIP, s.CR3 = 0xffffffff81a17a0b, 0x54fa000
-	got := s.String()
-	for _, want := range []string{"vCPU 1: halted", "rip=0xffffffff81a17a0b", "cr3=0x54fa000", "irr=[0x26 0x27 0xff]", "isr=[0x2]"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("snapshot %q lacks %q", got, want)
-		}
+	if got, want := fmt.Sprint(bitmapVectors(&l, lapicIRR)), fmt.Sprint([]int{0x26, 0x27, 0xff}); got != want {
+		t.Errorf("IRR vectors %s, want %s", got, want)
+	}
+	if got, want := fmt.Sprint(bitmapVectors(&l, lapicISR)), fmt.Sprint([]int{2}); got != want {
+		t.Errorf("ISR vectors %s, want %s", got, want)
 	}
 }

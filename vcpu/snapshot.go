@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -31,22 +30,6 @@ const (
 	lapicBitmapGap = 0x10
 )
 
-func (s Snapshot) String() string {
-	r := s.Regs
-	return fmt.Sprintf("vCPU %d: %v rip=%#x rsp=%#x rflags=%#x cr0=%#x cr3=%#x cr4=%#x efer=%#x irr=%s isr=%s\n"+
-		"  rax=%#x rbx=%#x rcx=%#x rdx=%#x rsi=%#x rdi=%#x rbp=%#x",
-		s.ID, s.MP, r.RIP, r.RSP, r.RFLAGS, s.CR0, s.CR3, s.CR4, s.EFER, vectors(s.Requested), vectors(s.InService),
-		r.RAX, r.RBX, r.RCX, r.RDX, r.RSI, r.RDI, r.RBP)
-}
-
-func vectors(v []int) string {
-	s := make([]string, len(v))
-	for i, n := range v {
-		s[i] = fmt.Sprintf("%#x", n)
-	}
-	return "[" + strings.Join(s, " ") + "]"
-}
-
 // Snapshot asks the vCPU thread for its state: a signal and immediate_exit
 // take it out of KVM_RUN, it reads its registers and goes back in. It gives
 // up when ctx ends, e.g. for a vCPU stuck inside the kernel.
@@ -55,7 +38,7 @@ func (v *VCPU) Snapshot(ctx context.Context) (Snapshot, error) {
 	v.mu.Lock()
 	if v.cpu == nil {
 		v.mu.Unlock()
-		return Snapshot{}, ErrNotRunning
+		return Snapshot{}, errNotRunning
 	}
 	v.snapshots = append(v.snapshots, reply)
 	v.snapshotWanted.Store(true)

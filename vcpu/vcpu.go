@@ -44,9 +44,10 @@ type VCPU struct {
 
 	// mu guards cpu and stats: Stop touches the kvm_run page, which Close
 	// unmaps, and Stats reads the statistics fd, which the thread closes.
-	mu    sync.Mutex
-	cpu   *kvm.VCPU
-	stats *kvm.Stats
+	mu      sync.Mutex
+	cpu     *kvm.VCPU
+	stats   *kvm.Stats
+	noStats error // why stats is nil: KVM has none
 
 	stopping atomic.Bool
 	tid      atomic.Int32
@@ -59,12 +60,14 @@ type VCPU struct {
 }
 
 // Result is how a vCPU loop ended: a Stop from the guest, an error, or
-// neither when it was asked to stop. Stats are the vCPU's KVM statistics.
+// neither when it was asked to stop. Stats are the vCPU's KVM statistics;
+// NoStats says why there are none on a KVM without them (kvm.ErrNoStats).
 type Result struct {
-	ID    int
-	Stop  *Stop
-	Err   error
-	Stats map[string]uint64
+	ID      int
+	Stop    *Stop
+	Err     error
+	Stats   map[string]uint64
+	NoStats error
 }
 
 // Start creates vCPU id on a new locked OS thread, configures it and runs it.
@@ -94,16 +97,15 @@ func (v *VCPU) thread(setup Setup) {
 		return
 	}
 	stats, statsErr := cpu.Stats()
+	res := Result{ID: v.id}
+	res.NoStats, statsErr = noStats(statsErr)
 	v.mu.Lock()
 	v.cpu = cpu
-	if statsErr == nil {
-		v.stats = stats
-	}
+	v.stats, v.noStats = stats, res.NoStats
 	v.mu.Unlock()
 	v.ready <- nil
-	res := Result{ID: v.id}
 	res.Stop, res.Err = v.loop(cpu)
-	if statsErr == nil {
+	if stats != nil {
 		v.mu.Lock()
 		res.Stats, statsErr = stats.Read()
 		statsErr = errors.Join(statsErr, stats.Close())
@@ -120,15 +122,30 @@ func (v *VCPU) thread(setup Setup) {
 	v.done <- res
 }
 
-// ErrNotRunning is returned by Stats once the vCPU has ended.
-var ErrNotRunning = errors.New("vCPU is not running")
+// noStats splits the error of opening a vCPU's statistics into the reason a
+// KVM has none, which a run does without, and a real failure.
+func noStats(err error) (unavailable, fail error) {
+	if errors.Is(err, kvm.ErrNoStats) {
+		return err, nil
+	}
+	return nil, err
+}
 
-// Stats reads the vCPU's KVM statistics while it runs.
+// errNotRunning is returned by Stats and Snapshot once the vCPU has ended.
+// Unexported: callers learn that the VM is not running from the package
+// that runs it (govmm.ErrNotRunning), not from each vCPU.
+var errNotRunning = errors.New("vCPU is not running")
+
+// Stats reads the vCPU's KVM statistics while it runs; on a KVM without
+// them, the error wraps kvm.ErrNoStats.
 func (v *VCPU) Stats() (map[string]uint64, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.noStats != nil {
+		return nil, v.noStats
+	}
 	if v.stats == nil {
-		return nil, ErrNotRunning
+		return nil, errNotRunning
 	}
 	return v.stats.Read()
 }
@@ -174,14 +191,14 @@ func (v *VCPU) Stop() {
 }
 
 // setCPU publishes cpu, or nil once the loop has ended: snapshot requests
-// still waiting then get ErrNotRunning.
+// still waiting then get errNotRunning.
 func (v *VCPU) setCPU(cpu *kvm.VCPU) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.cpu = cpu
 	if cpu == nil {
 		for _, w := range v.snapshots {
-			w <- snapshotReply{err: ErrNotRunning}
+			w <- snapshotReply{err: errNotRunning}
 		}
 		v.snapshots = nil
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/govmm/govmm"
-	"github.com/govmm/govmm/devices/virtio/blk"
 )
 
 // keyValues splits "k=v,flag,k2=v2" into ordered pairs; a bare word has an
@@ -53,7 +52,7 @@ func parseDisk(s string) (govmm.Disk, error) {
 }
 
 // aioModes are the values of --disk's aio option.
-var aioModes = map[string]blk.IOMode{"auto": blk.IOAuto, "io_uring": blk.IOUring, "blocking": blk.IOBlocking}
+var aioModes = map[string]govmm.IOMode{"auto": govmm.IOAuto, "io_uring": govmm.IOUring, "blocking": govmm.IOBlocking}
 
 // parseNIC reads --net tap=NAME[,mac=MAC].
 func parseNIC(s string) (govmm.NIC, error) {

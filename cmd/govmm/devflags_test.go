@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/govmm/govmm"
-	"github.com/govmm/govmm/devices/virtio/blk"
 )
 
 func TestParseDisk(t *testing.T) {
@@ -18,8 +17,8 @@ func TestParseDisk(t *testing.T) {
 		{"path=a.img", govmm.Disk{Path: "a.img"}},
 		{"path=a.img,ro", govmm.Disk{Path: "a.img", ReadOnly: true}},
 		{"serial=disk-1,path=/x/y.img,ro", govmm.Disk{Path: "/x/y.img", ReadOnly: true, Serial: "disk-1"}},
-		{"path=a.img,aio=blocking", govmm.Disk{Path: "a.img", IO: blk.IOBlocking}},
-		{"path=a.img,aio=io_uring", govmm.Disk{Path: "a.img", IO: blk.IOUring}},
+		{"path=a.img,aio=blocking", govmm.Disk{Path: "a.img", IO: govmm.IOBlocking}},
+		{"path=a.img,aio=io_uring", govmm.Disk{Path: "a.img", IO: govmm.IOUring}},
 		{"path=a.img,aio=auto", govmm.Disk{Path: "a.img"}},
 	} {
 		got, err := parseDisk(tc.in)

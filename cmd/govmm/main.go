@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 )
 
 // Exit statuses, documented in --help and the README.
 const (
+	exitOK         = 0 // help or version printed: no VM ran
 	exitPoweredOff = 0 // the guest powered off
 	exitError      = 1 // govmm could not start or run the VM
 	exitUsage      = 2 // bad command line
@@ -44,14 +46,49 @@ func dispatch(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 			return runCommand([]string{"--help"}, stdin, stdout, stderr)
 		}
 		fmt.Fprint(stdout, usage)
-		return exitPoweredOff
+		return exitOK
 	case "version", "--version":
-		fmt.Fprintln(stdout, "govmm", version)
-		return exitPoweredOff
+		info, _ := debug.ReadBuildInfo()
+		fmt.Fprintln(stdout, "govmm", versionString(version, info))
+		return exitOK
 	}
 	fmt.Fprintf(stderr, "govmm: unknown command %q\n\n%s", args[0], usage)
 	return exitUsage
 }
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version, if set at build time with -ldflags "-X main.version=...",
+// overrides the module version the build recorded.
+var version string
+
+// versionString is what `govmm version` prints: the version (linked, else
+// the module's: a tag such as v0.3.0, or a pseudo-version, or "(devel)"
+// for a build from a checkout) and the VCS revision it was built from,
+// marked "modified" when the tree had uncommitted changes.
+func versionString(linked string, info *debug.BuildInfo) string {
+	v := linked
+	if v == "" && info != nil {
+		v = info.Main.Version
+	}
+	if v == "" {
+		v = "(unknown)"
+	}
+	if info == nil {
+		return v
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev == "" {
+		return v
+	}
+	if modified == "true" {
+		return fmt.Sprintf("%s (revision %s, modified)", v, rev)
+	}
+	return fmt.Sprintf("%s (revision %s)", v, rev)
+}

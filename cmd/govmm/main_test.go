@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/govmm/govmm"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -48,6 +53,115 @@ func TestHelpDocumentsEveryFlagAndExitCode(t *testing.T) {
 		"0  the guest powered off", "3  the guest rebooted", "4  the guest crashed", "5  stopped"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("run --help does not mention %q", want)
+		}
+	}
+}
+
+// help and version print to standard output and succeed without a VM:
+// nothing about a guest on standard error.
+func TestHelpAndVersionSucceed(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help"}, "govmm runs a Linux kernel"},
+		{[]string{"--help"}, "govmm runs a Linux kernel"},
+		{[]string{"version"}, "govmm "},
+		{[]string{"--version"}, "govmm "},
+	} {
+		var stdout, stderr bytes.Buffer
+		status := dispatch(tc.args, os.Stdin, &stdout, &stderr)
+		if status != exitOK || !strings.HasPrefix(stdout.String(), tc.want) || stderr.Len() != 0 {
+			t.Errorf("govmm %q: status %d, stdout %q, stderr %q; want %d, %q first, nothing on stderr", tc.args, status, stdout.String(), stderr.String(), exitOK, tc.want)
+		}
+	}
+}
+
+func TestVersionString(t *testing.T) {
+	rev := "3f2a9c0d1e4b5a6978877665544332211f0e0d0c"
+	build := func(version string, settings ...debug.BuildSetting) *debug.BuildInfo {
+		return &debug.BuildInfo{Main: debug.Module{Path: "github.com/govmm/govmm", Version: version}, Settings: settings}
+	}
+	for _, tc := range []struct {
+		name   string
+		linked string
+		info   *debug.BuildInfo
+		want   string
+	}{
+		{"release", "", build("v0.3.0", debug.BuildSetting{Key: "vcs.revision", Value: rev}, debug.BuildSetting{Key: "vcs.modified", Value: "false"}), "v0.3.0 (revision " + rev + ")"},
+		{"checkout with changes", "", build("(devel)", debug.BuildSetting{Key: "vcs.revision", Value: rev}, debug.BuildSetting{Key: "vcs.modified", Value: "true"}), "(devel) (revision " + rev + ", modified)"},
+		{"go install", "", build("v0.3.1-0.20260101000000-3f2a9c0d1e4b"), "v0.3.1-0.20260101000000-3f2a9c0d1e4b"},
+		{"linked", "1.0-rc1", build("(devel)", debug.BuildSetting{Key: "vcs.revision", Value: rev}), "1.0-rc1 (revision " + rev + ")"},
+		{"no build info", "", nil, "(unknown)"},
+	} {
+		if got := versionString(tc.linked, tc.info); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// A built binary prints the module version and VCS revision that go
+// version -m finds in it (a build from a git clone records the revision; a
+// git worktree, or GOFLAGS=-buildvcs=false, records none), and -X
+// main.version overrides the version.
+func TestVersionOfABuiltBinary(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		ldflags, want string
+	}{{"", ""}, {"-X main.version=9.9.9-test", "9.9.9-test"}} {
+		bin := filepath.Join(dir, "govmm")
+		if out, err := exec.Command("go", "build", "-ldflags", tc.ldflags, "-o", bin, ".").CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+		meta, err := exec.Command("go", "version", "-m", bin).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"govmm " + tc.want}
+		for _, line := range strings.Split(string(meta), "\n") {
+			f := strings.Fields(line)
+			switch {
+			case tc.want == "" && len(f) >= 3 && f[0] == "mod" && f[1] == "github.com/govmm/govmm":
+				want = append(want, "govmm "+f[2])
+			case len(f) == 2 && f[0] == "build" && strings.HasPrefix(f[1], "vcs.revision="):
+				want = append(want, "revision "+strings.TrimPrefix(f[1], "vcs.revision="))
+			}
+		}
+		if tc.want == "" && len(want) < 2 {
+			t.Fatalf("go version -m %s shows no module version:\n%s", bin, meta)
+		}
+		out, err := exec.Command(bin, "version").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("govmm version (ldflags %q) printed %q, want %q in it (build info:\n%s)", tc.ldflags, out, w, meta)
+			}
+		}
+	}
+}
+
+// Each way a VM ends has the exit status --help documents, and a failure
+// to run it is status 1 whatever the reason says.
+func TestExitStatuses(t *testing.T) {
+	for _, tc := range []struct {
+		res    govmm.Result
+		runErr error
+		status int
+		stderr string
+	}{
+		{govmm.Result{Reason: govmm.PoweredOff}, nil, 0, ""},
+		{govmm.Result{Reason: govmm.Rebooted, Detail: "guest reset"}, nil, 3, "guest reset"},
+		{govmm.Result{Reason: govmm.Crashed, Detail: "guest kernel panicked"}, nil, 4, "guest crashed: guest kernel panicked"},
+		{govmm.Result{Reason: govmm.Crashed, Detail: "triple fault (KVM_EXIT_SHUTDOWN)"}, nil, 4, "triple fault"},
+		{govmm.Result{Reason: govmm.Stopped, Detail: "received interrupt"}, nil, 5, "stopped: received interrupt"},
+		{govmm.Result{Reason: govmm.Crashed, Detail: "vCPU 0: KVM_RUN: bad address"}, errors.New("vCPU 0: KVM_RUN: bad address"), 1, "bad address"},
+		{govmm.Result{}, nil, 1, "unknown reason"},
+	} {
+		var stderr bytes.Buffer
+		if status := report(tc.res, tc.runErr, &runFlags{}, &stderr); status != tc.status || !strings.Contains(stderr.String(), tc.stderr) {
+			t.Errorf("%v %q (error %v): status %d, stderr %q; want %d and %q", tc.res.Reason, tc.res.Detail, tc.runErr, status, stderr.String(), tc.status, tc.stderr)
 		}
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/govmm/govmm"
-	"github.com/govmm/govmm/memory"
 )
 
 const runHelp = `Usage: govmm run --kernel BZIMAGE [flags]
@@ -80,7 +79,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.cfg.Cmdline, "cmdline", govmm.DefaultCmdline, "kernel command line (with --console virtio the default adds console=hvc0)")
 	fs.StringVar(&f.memory, "memory", "512M", "guest RAM, e.g. 256M or 4G (K, M, G suffixes are powers of 1024)")
 	fs.IntVar(&f.cfg.CPUs, "cpus", govmm.DefaultCPUs, "number of vCPUs")
-	fs.StringArrayVar(&f.disks, "disk", nil, "attach a raw image as a virtio disk, `SPEC` being path=FILE[,ro][,serial=ID][,aio=auto|io_uring|blocking]; repeat for more")
+	fs.StringArrayVar(&f.disks, "disk", nil, "attach a raw image or a block device as a virtio disk, `SPEC` being path=FILE[,ro][,serial=ID][,aio=auto|io_uring|blocking]; repeat for more")
 	fs.StringArrayVar(&f.nets, "net", nil, "attach a virtio NIC on a tap device, `SPEC` being tap=NAME[,mac=MAC]; repeat for more")
 	fs.StringVar(&f.console, "console", "serial", "guest console: serial (COM1, the guest's ttyS0) or virtio (virtio-console, hvc0)")
 	fs.StringVar(&f.cfg.KVMDevice, "kvm", govmm.DefaultKVMDevice, "KVM device `PATH`")
@@ -101,7 +100,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 		// The library reads 0 as "default"; on the command line it is a mistake.
 		return nil, fmt.Errorf("--cpus %d: give at least 1 vCPU", f.cfg.CPUs)
 	}
-	size, err := memory.ParseSize(f.memory)
+	size, err := govmm.ParseSize(f.memory)
 	if err != nil {
 		return nil, fmt.Errorf("--memory: %w", err)
 	}
@@ -135,7 +134,7 @@ func (f *runFlags) parseDevices() error {
 func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	f, err := parseRunFlags(args, stderr)
 	if errors.Is(err, pflag.ErrHelp) {
-		return exitPoweredOff
+		return exitOK
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "govmm: %v\nRun 'govmm run --help' for usage.\n", err)
@@ -147,6 +146,7 @@ func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "govmm: %v\n", err)
 		return exitError
 	}
+	warnHugePages(stderr, vm.HugePages())
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	sigs := make(chan os.Signal, 1)
@@ -187,6 +187,14 @@ func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	res, runErr := vm.Run(ctx)
 	con.restore()
 	return report(res, runErr, f, stderr)
+}
+
+// warnHugePages says in one line that guest RAM is on small pages, which
+// costs the guest speed but not correctness.
+func warnHugePages(w io.Writer, err error) {
+	if err != nil {
+		fmt.Fprintf(w, "govmm: warning: guest RAM is on 4 KiB pages, so the guest runs slower: %v\n", err)
+	}
 }
 
 // vcpuWait bounds how long SIGQUIT waits for a vCPU to leave KVM_RUN.

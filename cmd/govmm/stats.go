@@ -2,46 +2,51 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/govmm/govmm"
-	"github.com/govmm/govmm/devices"
-	"github.com/govmm/govmm/devices/virtio"
 )
 
 // statsFile is what --stats writes: KVM's statistics summed over vCPUs under
-// their KVM names, and the exits govmm served itself.
+// their KVM names, or why there are none (a host kernel before Linux 5.14
+// has no KVM_GET_STATS_FD), and the exits govmm served itself.
 type statsFile struct {
-	Reason        string                       `json:"reason"`
-	Detail        string                       `json:"detail"`
-	KVM           map[string]uint64            `json:"kvm"`
-	UserExits     map[string]uint64            `json:"user_exits"`
-	Queues        map[string]virtio.QueueStats `json:"virtqueues,omitempty"`
-	UnhandledPIO  []devices.UnhandledAccess    `json:"unhandled_pio,omitempty"`
-	UnhandledMMIO []devices.UnhandledAccess    `json:"unhandled_mmio,omitempty"`
+	Reason         string                      `json:"reason"`
+	Detail         string                      `json:"detail"`
+	KVM            map[string]uint64           `json:"kvm"`
+	KVMUnavailable string                      `json:"kvm_stats_unavailable,omitempty"`
+	UserExits      map[string]uint64           `json:"user_exits"`
+	Queues         map[string]govmm.QueueStats `json:"virtqueues,omitempty"`
+	UnhandledPIO   []govmm.UnhandledAccess     `json:"unhandled_pio,omitempty"`
+	UnhandledMMIO  []govmm.UnhandledAccess     `json:"unhandled_mmio,omitempty"`
 }
 
 func writeStats(path string, res govmm.Result) error {
 	return writeStatsFile(path, statsFile{
-		Reason:        res.Reason.String(),
-		Detail:        res.Detail,
-		KVM:           res.KVMStats,
-		UserExits:     userExits(res.UserExits),
-		UnhandledPIO:  res.UnhandledPIO,
-		UnhandledMMIO: res.UnhandledMMIO,
-		Queues:        res.VirtQueues,
+		Reason:         res.Reason.String(),
+		Detail:         res.Detail,
+		KVM:            res.KVMStats,
+		KVMUnavailable: res.KVMStatsUnavailable,
+		UserExits:      userExits(res.UserExits),
+		UnhandledPIO:   res.UnhandledPIO,
+		UnhandledMMIO:  res.UnhandledMMIO,
+		Queues:         res.VirtQueues,
 	})
 }
 
 // writeRunningStats is SIGUSR1's snapshot of a running VM.
 func writeRunningStats(path string, vm *govmm.VM) error {
 	kvmStats, user, err := vm.Stats()
-	if err != nil {
+	s := statsFile{Reason: "running", KVM: kvmStats, UserExits: userExits(user), Queues: vm.QueueStats()}
+	if errors.Is(err, govmm.ErrStatsUnavailable) {
+		s.KVMUnavailable = err.Error()
+	} else if err != nil {
 		return err
 	}
-	return writeStatsFile(path, statsFile{Reason: "running", KVM: kvmStats, UserExits: userExits(user), Queues: vm.QueueStats()})
+	return writeStatsFile(path, s)
 }
 
 func userExits(u govmm.UserExits) map[string]uint64 {
@@ -69,7 +74,7 @@ func printUnhandled(w io.Writer, res govmm.Result) {
 	fmt.Fprintf(w, "govmm: exits served by govmm: %d port I/O, %d MMIO\n", res.UserExits.PIO, res.UserExits.MMIO)
 	for _, bus := range []struct {
 		name string
-		list []devices.UnhandledAccess
+		list []govmm.UnhandledAccess
 	}{{"port", res.UnhandledPIO}, {"MMIO address", res.UnhandledMMIO}} {
 		for _, u := range bus.list {
 			dir := "read"

@@ -1,9 +1,9 @@
 // Package pci owns PCI configuration space (PCI Local Bus Specification 3.0,
 // chapter 6): a function's type 0 header with its BARs and capability list,
-// the bus of functions behind the host bridge, and the two ways the guest
-// reaches them, configuration mechanism #1 at ports 0xCF8–0xCFF and the PCI
-// Express ECAM window. It moves no device: when the guest relocates a BAR it
-// tells the BAR's owner, which moves the device's registration.
+// the bus of functions behind the host bridge, and the way the guest reaches
+// them, configuration mechanism #1 at ports 0xCF8–0xCFF. It moves no device:
+// when the guest relocates a BAR it tells the BAR's owner, which moves the
+// device's registration.
 package pci
 
 import (

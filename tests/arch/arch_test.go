@@ -1,14 +1,13 @@
-// Package arch checks the dependency rules of STYLE.md mechanically, so that
-// the shape vCPU loop → bus → device survives growth.
+// Package arch checks the dependency rules of the project's design
+// mechanically, so that the shape vCPU loop → bus → device survives growth
+// and the root package stays the public API only.
 package arch
 
 import (
 	"encoding/json"
-	"go/parser"
-	"go/token"
+	"fmt"
 	"io"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -16,16 +15,24 @@ import (
 const module = "github.com/govmm/govmm"
 
 type pkg struct {
-	ImportPath string
-	Dir        string
-	Imports    []string
-	GoFiles    []string
-	Deps       []string
+	ImportPath   string
+	Dir          string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
+	GoFiles      []string
+	TestGoFiles  []string
+	XTestGoFiles []string
+}
+
+// files is every Go file of the package that the build or its tests compile.
+func (p pkg) files() []string {
+	return append(append(append([]string(nil), p.GoFiles...), p.TestGoFiles...), p.XTestGoFiles...)
 }
 
 func listPackages(t *testing.T) []pkg {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-deps=false", "-json", module+"/...")
+	cmd := exec.Command("go", "list", "-json", module+"/...")
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
@@ -47,50 +54,100 @@ func listPackages(t *testing.T) []pkg {
 	return pkgs
 }
 
+// rel is a module package's path inside the module: "" for the root.
 func rel(path string) string { return strings.TrimPrefix(strings.TrimPrefix(path, module), "/") }
+
+func under(path, dir string) bool { return path == dir || strings.HasPrefix(path, dir+"/") }
+
+// importRule says what is wrong with module package from importing module
+// package dep (both relative to the module), or "" if nothing is.
+func importRule(from, dep string) string {
+	switch {
+	case from == dep:
+		return "" // a package's external tests import it
+	case dep == "" && !under(from, "cmd") && !under(from, "tests"):
+		return "imports the root package: only cmd/ and tests/ may"
+	case under(from, "cmd") && dep != "":
+		return "imports " + dep + ": the command uses the public API only, the root package"
+	case under(dep, "internal/machine") && from != "":
+		return "imports " + dep + ": only the root package builds machines"
+	case under(from, "devices") && (dep == "kvm" || dep == "vcpu" || under(dep, "internal/machine") || under(dep, "internal/kvmirq")):
+		return "imports " + dep + ": devices get interrupts as interfaces, never KVM"
+	case under(from, "guest") && !under(dep, "guest"):
+		return "imports host package " + dep + ": guest code stands alone"
+	case (from == "kvm" || from == "memory") && dep != "":
+		return "imports " + dep + ": it sits at the bottom, on x/sys only"
+	case under(from, "boot") && dep != "memory" && !under(dep, "boot"):
+		return "imports " + dep + ": boot describes entry state as data, from memory only"
+	}
+	return ""
+}
+
+// importViolations lists what p imports against the rules, its tests' imports
+// included.
+func importViolations(p pkg) []string {
+	name := rel(p.ImportPath)
+	var out []string
+	for _, set := range []struct {
+		what    string
+		imports []string
+	}{{"", p.Imports}, {" (in a test)", p.TestImports}, {" (in an external test)", p.XTestImports}} {
+		for _, imp := range set.imports {
+			if !under(imp, module) {
+				continue
+			}
+			if msg := importRule(name, rel(imp)); msg != "" {
+				out = append(out, fmt.Sprintf("%s%s %s", displayName(name), set.what, msg))
+			}
+		}
+	}
+	return out
+}
+
+func displayName(rel string) string {
+	if rel == "" {
+		return "the root package"
+	}
+	return rel
+}
 
 func TestDependenciesPointOneWay(t *testing.T) {
 	for _, p := range listPackages(t) {
-		name := rel(p.ImportPath)
-		for _, imp := range p.Imports {
-			if !strings.HasPrefix(imp, module) {
-				continue
-			}
-			dep := rel(imp)
-			switch {
-			case dep == "" && !strings.HasPrefix(name, "cmd/") && !strings.HasPrefix(name, "tests/"):
-				t.Errorf("%s imports the root package: only cmd/ and tests/ may", name)
-			case strings.HasPrefix(name, "devices") && (dep == "kvm" || dep == "vcpu"):
-				t.Errorf("%s imports %s: devices get interrupts as interfaces, never KVM", name, dep)
-			case strings.HasPrefix(name, "guest/") && !strings.HasPrefix(dep, "guest/"):
-				t.Errorf("%s imports host package %s: guest code stands alone", name, dep)
-			case (name == "kvm" || name == "memory") && dep != "":
-				t.Errorf("%s imports %s: it sits at the bottom, on x/sys only", name, dep)
-			case strings.HasPrefix(name, "boot") && dep != "memory" && !strings.HasPrefix(dep, "boot"):
-				t.Errorf("%s imports %s: boot describes entry state as data, from memory only", name, dep)
-			}
+		for _, v := range importViolations(p) {
+			t.Error(v)
 		}
 	}
 }
 
-func TestUnsafeOnlyInUnsafeFiles(t *testing.T) {
-	fset := token.NewFileSet()
-	checked := 0
-	for _, p := range listPackages(t) {
-		for _, f := range p.GoFiles {
-			file, err := parser.ParseFile(fset, filepath.Join(p.Dir, f), nil, parser.ImportsOnly)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checked++
-			for _, imp := range file.Imports {
-				if imp.Path.Value == `"unsafe"` && !strings.HasSuffix(f, "_unsafe.go") {
-					t.Errorf("%s/%s imports unsafe: keep unsafe code in files named *_unsafe.go", rel(p.ImportPath), f)
-				}
-			}
+// Each rule catches what it is meant to, test files included.
+func TestImportRulesCatchViolations(t *testing.T) {
+	for _, tc := range []struct {
+		p    pkg
+		want string
+	}{
+		{pkg{ImportPath: module + "/vcpu", TestImports: []string{module}}, "only cmd/ and tests/"},
+		{pkg{ImportPath: module + "/cmd/govmm", Imports: []string{module + "/memory"}}, "public API only"},
+		{pkg{ImportPath: module + "/cmd/govmm", XTestImports: []string{module + "/devices"}}, "public API only"},
+		{pkg{ImportPath: module + "/vcpu", Imports: []string{module + "/internal/machine"}}, "only the root package builds"},
+		{pkg{ImportPath: module + "/tests/boot", TestImports: []string{module + "/internal/machine"}}, "only the root package builds"},
+		{pkg{ImportPath: module + "/devices/serial", TestImports: []string{module + "/kvm"}}, "never KVM"},
+		{pkg{ImportPath: module + "/devices/virtio", Imports: []string{module + "/internal/kvmirq"}}, "never KVM"},
+		{pkg{ImportPath: module + "/devices/pci", Imports: []string{module + "/vcpu"}}, "never KVM"},
+	} {
+		got := importViolations(tc.p)
+		if len(got) != 1 || !strings.Contains(got[0], tc.want) {
+			t.Errorf("%s importing %v %v %v: %q, want one violation saying %q", tc.p.ImportPath, tc.p.Imports, tc.p.TestImports, tc.p.XTestImports, got, tc.want)
 		}
 	}
-	if checked == 0 {
-		t.Fatal("no Go files checked")
+	ok := []pkg{
+		{ImportPath: module, Imports: []string{module + "/internal/machine"}},
+		{ImportPath: module + "/cmd/govmm", Imports: []string{module}},
+		{ImportPath: module + "/internal/machine", XTestImports: []string{module + "/internal/machine"}},
+		{ImportPath: module + "/tests/boot", TestImports: []string{module}},
+	}
+	for _, p := range ok {
+		if got := importViolations(p); len(got) != 0 {
+			t.Errorf("%s importing %v %v %v: %q, want none", p.ImportPath, p.Imports, p.TestImports, p.XTestImports, got)
+		}
 	}
 }

@@ -71,7 +71,7 @@ func newBootFixture(t *testing.T) *bootFixture {
 	}
 	pass := "#!/bin/sh\necho '=== RUN   TestKVM'\necho '--- PASS: TestKVM (0.00s)'\necho PASS\n"
 	for name, script := range map[string]string{
-		"kvmprobe": "#!/bin/sh\nexit 0\n", "kvm.test": pass, "govmm.test": pass, "boot.test": fakeBootTest,
+		"kvmprobe": "#!/bin/sh\nexit 0\n", "kvm.test": pass, "machine.test": pass, "boot.test": fakeBootTest,
 	} {
 		if err := os.WriteFile(filepath.Join(f.bin, name), []byte(script), 0o755); err != nil {
 			t.Fatal(err)

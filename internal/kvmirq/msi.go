@@ -1,4 +1,4 @@
-package govmm
+package kvmirq
 
 import (
 	"errors"
@@ -11,20 +11,21 @@ import (
 	"github.com/govmm/govmm/kvm"
 )
 
-// gsiTable is what gsiRouter needs of KVM: the whole-table routing ioctl and
+// GSITable is what MSIRouter needs of KVM: the whole-table routing ioctl and
 // irqfd. *kvm.VM implements it; tests fake it.
-type gsiTable interface {
+type GSITable interface {
 	SetGSIRouting([]kvm.RoutingEntry) error
 	IRQFD(eventFD int, gsi uint32) error
 }
 
-// gsiRouter owns the VM's GSI routing table: KVM's default routes to the PIC
+// MSIRouter owns the VM's GSI routing table: KVM's default routes to the PIC
 // and I/O APIC, plus one MSI route per vector a PCI function has pointed
-// somewhere. It hands out GSIs from firstMSIGSI up, each with an eventfd KVM
+// somewhere. It hands out GSIs from the first one it is given up, each with an eventfd KVM
 // turns into that GSI's interrupt (irqfd), so a device raises an MSI with
 // one write and no VM exit.
-type gsiRouter struct {
-	kvm gsiTable
+type MSIRouter struct {
+	kvm   GSITable
+	first uint32 // the first GSI for MSI vectors
 
 	mu     sync.Mutex
 	next   uint32                  // next free GSI
@@ -32,18 +33,27 @@ type gsiRouter struct {
 	fds    []*eventfd.EventFD      // every vector's irqfd, closed with the VM
 }
 
-func newGSIRouter(vm gsiTable) *gsiRouter {
-	return &gsiRouter{kvm: vm, next: firstMSIGSI, routes: map[uint32]kvm.MSIRoute{}}
+// NewMSIRouter returns a router that allocates GSIs from first up: the GSIs
+// below it are the interrupt controllers' inputs.
+func NewMSIRouter(vm GSITable, first uint32) *MSIRouter {
+	return &MSIRouter{kvm: vm, first: first, next: first, routes: map[uint32]kvm.MSIRoute{}}
 }
 
-// vectors allocates n vectors for one PCI function.
-func (r *gsiRouter) vectors(n int) (*msiVectors, error) {
+// NextGSI is the GSI the next vector will get.
+func (r *MSIRouter) NextGSI() uint32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.next
+}
+
+// Vectors allocates n vectors for one PCI function.
+func (r *MSIRouter) Vectors(n int) (*MSIVectors, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if n < 1 || uint64(r.next)+uint64(n) > kvm.MaxGSIRoutes {
 		return nil, fmt.Errorf("allocate %d MSI vectors from GSI %d: KVM has %d GSIs", n, r.next, kvm.MaxGSIRoutes)
 	}
-	m := &msiVectors{r: r, gsis: make([]uint32, n), fds: make([]*eventfd.EventFD, n), routed: make([]atomic.Bool, n)}
+	m := &MSIVectors{r: r, gsis: make([]uint32, n), fds: make([]*eventfd.EventFD, n), routed: make([]atomic.Bool, n)}
 	for i := range n {
 		fd, err := eventfd.New()
 		if err != nil {
@@ -62,7 +72,7 @@ func (r *gsiRouter) vectors(n int) (*msiVectors, error) {
 
 // route points gsi at message m and sends KVM the whole table, which
 // KVM_SET_GSI_ROUTING replaces at once.
-func (r *gsiRouter) route(gsi uint32, m devices.MSIMessage) error {
+func (r *MSIRouter) route(gsi uint32, m devices.MSIMessage) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	want := kvm.MSIRoute{GSI: gsi, Addr: m.Addr, Data: m.Data}
@@ -83,9 +93,9 @@ func (r *gsiRouter) route(gsi uint32, m devices.MSIMessage) error {
 }
 
 // table is KVM's default routes followed by the MSI routes; r.mu is held.
-func (r *gsiRouter) table() []kvm.RoutingEntry {
+func (r *MSIRouter) table() []kvm.RoutingEntry {
 	t := kvm.DefaultRoutes()
-	for gsi := uint32(firstMSIGSI); gsi < r.next; gsi++ {
+	for gsi := r.first; gsi < r.next; gsi++ {
 		if m, ok := r.routes[gsi]; ok {
 			t = append(t, m)
 		}
@@ -94,7 +104,7 @@ func (r *gsiRouter) table() []kvm.RoutingEntry {
 }
 
 // Close closes every vector's eventfd; KVM drops the irqfds with them.
-func (r *gsiRouter) Close() error {
+func (r *MSIRouter) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var errs []error
@@ -105,17 +115,17 @@ func (r *gsiRouter) Close() error {
 	return errors.Join(errs...)
 }
 
-// msiVectors is one PCI function's MSI-X vectors: devices.MSIVectors.
-type msiVectors struct {
-	r      *gsiRouter
+// MSIVectors is one PCI function's MSI-X vectors: devices.MSIVectors.
+type MSIVectors struct {
+	r      *MSIRouter
 	gsis   []uint32
 	fds    []*eventfd.EventFD
 	routed []atomic.Bool
 }
 
-var _ devices.MSIVectors = (*msiVectors)(nil)
+var _ devices.MSIVectors = (*MSIVectors)(nil)
 
-func (m *msiVectors) check(vector int) error {
+func (m *MSIVectors) check(vector int) error {
 	if vector < 0 || vector >= len(m.gsis) {
 		return fmt.Errorf("MSI vector %d: the function has %d", vector, len(m.gsis))
 	}
@@ -123,7 +133,7 @@ func (m *msiVectors) check(vector int) error {
 }
 
 // Route points vector at msg.
-func (m *msiVectors) Route(vector int, msg devices.MSIMessage) error {
+func (m *MSIVectors) Route(vector int, msg devices.MSIMessage) error {
 	if err := m.check(vector); err != nil {
 		return err
 	}
@@ -136,7 +146,7 @@ func (m *msiVectors) Route(vector int, msg devices.MSIMessage) error {
 
 // Signal raises vector through its irqfd; a vector never routed is dropped,
 // as KVM would drop an interrupt on a GSI with no route.
-func (m *msiVectors) Signal(vector int) error {
+func (m *MSIVectors) Signal(vector int) error {
 	if err := m.check(vector); err != nil {
 		return err
 	}

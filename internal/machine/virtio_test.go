@@ -1,4 +1,4 @@
-package govmm
+package machine
 
 import (
 	"encoding/binary"
@@ -27,16 +27,16 @@ func (d *idleDevice) Reset()                                 { d.resets++ }
 
 // kvmVM returns a VM with an in-kernel irqchip and PCI wired as New wires
 // it, on this machine's KVM; it skips without one unless GOVMM_REQUIRE_KVM=1.
-func kvmVM(t *testing.T) *VM {
+func kvmVM(t *testing.T) *Machine {
 	t.Helper()
-	sys, err := kvm.Open(DefaultKVMDevice)
+	sys, err := kvm.Open("/dev/kvm")
 	if err != nil {
 		if os.Getenv("GOVMM_REQUIRE_KVM") == "1" {
 			t.Fatal(err)
 		}
 		t.Skipf("needs KVM for irqfd and ioeventfd (%v); set GOVMM_REQUIRE_KVM=1 to make this a failure", err)
 	}
-	v := &VM{sys: sys}
+	v := &Machine{sys: sys}
 	t.Cleanup(func() {
 		if err := v.Close(); err != nil {
 			t.Error(err)
@@ -60,7 +60,7 @@ func kvmVM(t *testing.T) *VM {
 
 // registered says whether KVM holds an ioeventfd for n at addr: registering
 // the same one again fails with EEXIST.
-func registered(t *testing.T, v *VM, n virtio.Notification, addr uint64) bool {
+func registered(t *testing.T, v *Machine, n virtio.Notification, addr uint64) bool {
 	t.Helper()
 	err := v.kvm.IOEventFD(n.Kick.FD(), addr, notifyLen, false)
 	if err == nil {
@@ -75,7 +75,7 @@ func registered(t *testing.T, v *VM, n virtio.Notification, addr uint64) bool {
 	return true
 }
 
-func mapped(v *VM, addr uint64) bool { return v.buses.MMIO.Read(addr, make([]byte, 4)) }
+func mapped(v *Machine, addr uint64) bool { return v.buses.MMIO.Read(addr, make([]byte, 4)) }
 
 // TestAddVirtioDevice wires a virtio device on real KVM and moves its BAR
 // as a guest would: the MMIO mapping and the ioeventfds follow.
@@ -96,8 +96,8 @@ func TestAddVirtioDevice(t *testing.T) {
 	if line, pin := cfg[0], cfg[1]; line != 17 || pin != 1 {
 		t.Errorf("interrupt line %d pin %d, want GSI 17 on INTA#", line, pin)
 	}
-	if v.msi.next != firstMSIGSI+3 {
-		t.Errorf("next free GSI %d, want %d: vectors for two queues and configuration", v.msi.next, firstMSIGSI+3)
+	if next := v.msi.NextGSI(); next != firstMSIGSI+3 {
+		t.Errorf("next free GSI %d, want %d: vectors for two queues and configuration", next, firstMSIGSI+3)
 	}
 	notes := tr.Notifications()
 	const base, moved = pciMMIOStart, 0xd0000000

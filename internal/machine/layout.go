@@ -1,4 +1,4 @@
-package govmm
+package machine
 
 import "github.com/govmm/govmm/memory"
 
@@ -60,8 +60,8 @@ const (
 	// MSI-X vector gets its own GSI from here up.
 	firstMSIGSI = 24
 
-	// maxCPUs is what 8-bit xAPIC IDs in the MADT can number.
-	maxCPUs = 255
+	// MaxCPUs is what 8-bit xAPIC IDs in the MADT can number.
+	MaxCPUs = 255
 )
 
 // MSRs set on every vCPU (Intel SDM vol. 4).

@@ -1,4 +1,4 @@
-package govmm
+package machine
 
 import (
 	"errors"
@@ -55,7 +55,7 @@ type ioEventer interface {
 // the MMIO bus where its configuration space says, and registers each of its
 // notify registers as an ioeventfd there. When the guest moves the BAR, both
 // follow. Close unregisters them, then closes t.
-func (v *VM) addPCIDevice(slot uint8, t pciTransport) error {
+func (m *Machine) addPCIDevice(slot uint8, t pciTransport) error {
 	cs := t.ConfigSpace()
 	bar, ok := cs.BAR(0)
 	if !ok {
@@ -63,17 +63,17 @@ func (v *VM) addPCIDevice(slot uint8, t pciTransport) error {
 	}
 	b := &pciBAR{
 		name: fmt.Sprintf("pci 00:%02x.0 BAR 0", slot), size: bar.Size, dev: t.BAR(),
-		bus: v.buses.MMIO, kvm: v.kvm, notify: t.Notifications(),
+		bus: m.buses.MMIO, kvm: m.kvm, notify: t.Notifications(),
 	}
 	if err := b.mapAt(bar.Addr); err != nil {
 		return errors.Join(err, b.unmap())
 	}
 	cs.OnRelocate(b.relocate)
-	if err := v.pci.Add(slot, t.Function()); err != nil {
+	if err := m.pci.Add(slot, t.Function()); err != nil {
 		cs.OnRelocate(nil)
 		return errors.Join(err, b.unmap())
 	}
-	v.closers = append(v.closers, closerFunc(func() error { return errors.Join(b.unmap(), t.Close()) }))
+	m.closers = append(m.closers, closerFunc(func() error { return errors.Join(b.unmap(), t.Close()) }))
 	return nil
 }
 

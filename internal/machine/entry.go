@@ -1,4 +1,4 @@
-package govmm
+package machine
 
 import (
 	"github.com/govmm/govmm/boot"

@@ -1,4 +1,4 @@
-package govmm
+package machine
 
 import (
 	"encoding/binary"
@@ -163,7 +163,7 @@ func (f *fakeTransport) ConfigSpace() *pci.ConfigSpace { return f.cs }
 func (f *fakeTransport) BAR() devices.Device           { return f.bar }
 func (f *fakeTransport) Close() error                  { f.closed = true; return nil }
 
-func writeBAR0(v *VM, slot uint8, val uint32) {
+func writeBAR0(v *Machine, slot uint8, val uint32) {
 	var b [4]byte
 	binary.LittleEndian.PutUint32(b[:], val)
 	v.pci.WriteConfig(pci.BDF{Device: slot}, 0x10, b[:])
@@ -173,7 +173,7 @@ func writeBAR0(v *VM, slot uint8, val uint32) {
 // configuration space, sizes the BAR (all ones, then the old value back) and
 // moves it.
 func TestAddPCIDevice(t *testing.T) {
-	v := &VM{}
+	v := &Machine{}
 	v.buses.MMIO = devices.NewBus("mmio")
 	v.pci = pci.NewBus()
 	v.bars = barAllocator{next: pciMMIOStart, end: pciMMIOEnd}

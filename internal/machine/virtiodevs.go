@@ -1,4 +1,4 @@
-package govmm
+package machine
 
 import (
 	"errors"
@@ -22,33 +22,33 @@ type closableDevice interface {
 // wireVirtio puts the virtio devices on PCI in a fixed order, so the guest
 // names them the same way every boot: the rng, the console if asked, the
 // disks (vda, vdb, ...), then the NICs (eth0, eth1, ...).
-func (v *VM) wireVirtio() error {
-	if err := v.addVirtio("rng", rng.New(), nil); err != nil {
+func (m *Machine) wireVirtio() error {
+	if err := m.addVirtio("rng", rng.New(), nil); err != nil {
 		return fmt.Errorf("virtio-rng: %w", err)
 	}
-	if v.cfg.ConsoleDevice == VirtioConsole {
+	if m.cfg.VirtioConsole {
 		in := newInputQueue()
-		v.consoleIn = in
-		c := console.New(in, v.cfg.Console)
-		if err := v.addVirtio("console", c, closers(c, in)); err != nil {
+		m.consoleIn = in
+		c := console.New(in, m.cfg.Console)
+		if err := m.addVirtio("console", c, closers(c, in)); err != nil {
 			return fmt.Errorf("virtio-console: %w", err)
 		}
 	}
-	for i, d := range v.cfg.Disks {
-		dev, err := blk.Open(blk.Options{Path: d.Path, ReadOnly: d.ReadOnly, Serial: d.Serial, IO: d.IO})
+	for i, d := range m.cfg.Disks {
+		dev, err := blk.Open(d)
 		if err != nil {
 			return fmt.Errorf("disk[%d]: %w", i, err)
 		}
-		if err := v.addVirtio(fmt.Sprintf("disk%d", i), dev, dev); err != nil {
+		if err := m.addVirtio(fmt.Sprintf("disk%d", i), dev, dev); err != nil {
 			return fmt.Errorf("disk[%d] %q: %w", i, d.Path, err)
 		}
 	}
-	for i, n := range v.cfg.NICs {
-		dev, err := net.Open(net.Options{Tap: n.Tap, MAC: n.MAC})
+	for i, n := range m.cfg.NICs {
+		dev, err := net.Open(n)
 		if err != nil {
 			return fmt.Errorf("net[%d]: %w", i, err)
 		}
-		if err := v.addVirtio(fmt.Sprintf("net%d", i), dev, dev); err != nil {
+		if err := m.addVirtio(fmt.Sprintf("net%d", i), dev, dev); err != nil {
 			return fmt.Errorf("net[%d] tap %s: %w", i, n.Tap, err)
 		}
 	}
@@ -58,16 +58,16 @@ func (v *VM) wireVirtio() error {
 // addVirtio adds dev behind a virtio-pci transport; backend, if any, is
 // closed after the transport has reset the device at teardown. name is the
 // device's in QueueStats.
-func (v *VM) addVirtio(name string, dev virtio.Device, backend io.Closer) error {
+func (m *Machine) addVirtio(name string, dev virtio.Device, backend io.Closer) error {
 	if backend != nil {
 		// closers run last-added first: the transport's reset before this.
-		v.closers = append(v.closers, backend)
+		m.closers = append(m.closers, backend)
 	}
-	t, err := v.addVirtioDevice(dev)
+	t, err := m.addVirtioDevice(dev)
 	if err != nil {
 		return err
 	}
-	v.virtio = append(v.virtio, namedTransport{name, t})
+	m.virtio = append(m.virtio, namedTransport{name, t})
 	return nil
 }
 
@@ -79,14 +79,14 @@ type namedTransport struct {
 // QueueStats returns what each virtqueue served so far, keyed by device and
 // queue index ("net0.q1" is the first NIC's transmit queue, "disk0.q0" the
 // first disk's). Safe to call at any time, also after Close.
-func (v *VM) QueueStats() map[string]virtio.QueueStats {
-	m := map[string]virtio.QueueStats{}
-	for _, d := range v.virtio {
+func (m *Machine) QueueStats() map[string]virtio.QueueStats {
+	out := map[string]virtio.QueueStats{}
+	for _, d := range m.virtio {
 		for i, s := range d.t.QueueStats() {
-			m[fmt.Sprintf("%s.q%d", d.name, i)] = s
+			out[fmt.Sprintf("%s.q%d", d.name, i)] = s
 		}
 	}
-	return m
+	return out
 }
 
 // closers closes each in order.

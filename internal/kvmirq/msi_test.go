@@ -1,4 +1,4 @@
-package govmm
+package kvmirq
 
 import (
 	"errors"
@@ -32,9 +32,9 @@ func (f *fakeGSIs) IRQFD(fd int, gsi uint32) error {
 	return nil
 }
 
-func newTestRouter(t *testing.T) (*gsiRouter, *fakeGSIs) {
+func newTestRouter(t *testing.T) (*MSIRouter, *fakeGSIs) {
 	f := &fakeGSIs{}
-	r := newGSIRouter(f)
+	r := NewMSIRouter(f, 24)
 	t.Cleanup(func() {
 		if err := r.Close(); err != nil {
 			t.Error(err)
@@ -45,11 +45,11 @@ func newTestRouter(t *testing.T) (*gsiRouter, *fakeGSIs) {
 
 func TestMSIVectorsGetGSIsAndIRQFDs(t *testing.T) {
 	r, f := newTestRouter(t)
-	a, err := r.vectors(2)
+	a, err := r.Vectors(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := r.vectors(3)
+	b, err := r.Vectors(3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +68,14 @@ func TestMSIVectorsGetGSIsAndIRQFDs(t *testing.T) {
 	if len(f.tables) != 0 {
 		t.Errorf("allocating vectors sent %d routing tables, want none until a route", len(f.tables))
 	}
-	if _, err := r.vectors(kvm.MaxGSIRoutes); err == nil {
+	if _, err := r.Vectors(kvm.MaxGSIRoutes); err == nil {
 		t.Error("allocated more vectors than KVM has GSIs")
 	}
 }
 
 func TestMSIRouteSendsTheWholeTable(t *testing.T) {
 	r, f := newTestRouter(t)
-	v, err := r.vectors(3)
+	v, err := r.Vectors(3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestMSIRouteSendsTheWholeTable(t *testing.T) {
 
 func TestMSIRouteFailureKeepsTheOldTable(t *testing.T) {
 	r, f := newTestRouter(t)
-	v, err := r.vectors(1)
+	v, err := r.Vectors(1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestMSIRouteFailureKeepsTheOldTable(t *testing.T) {
 
 func TestMSISignal(t *testing.T) {
 	r, _ := newTestRouter(t)
-	v, err := r.vectors(2)
+	v, err := r.Vectors(2)
 	if err != nil {
 		t.Fatal(err)
 	}

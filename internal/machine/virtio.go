@@ -1,4 +1,4 @@
-package govmm
+package machine
 
 import (
 	"errors"
@@ -15,28 +15,28 @@ const firstPCISlot = 1
 // transport: BAR 0 from the PCI window, one MSI-X vector per queue plus one
 // for configuration changes, and INTA# as the fallback for a driver without
 // MSI-X.
-func (v *VM) addVirtioDevice(dev virtio.Device) (*virtio.PCI, error) {
-	slot := v.nextSlot
+func (m *Machine) addVirtioDevice(dev virtio.Device) (*virtio.PCI, error) {
+	slot := m.nextSlot
 	if slot >= 32 {
 		return nil, fmt.Errorf("add virtio device type %d: all 31 PCI slots are taken", dev.Type())
 	}
-	addr, err := v.bars.alloc(virtio.BARSize)
+	addr, err := m.bars.alloc(virtio.BARSize)
 	if err != nil {
 		return nil, err
 	}
-	vectors, err := v.msi.vectors(len(dev.QueueMaxSizes()) + 1)
+	vectors, err := m.msi.Vectors(len(dev.QueueMaxSizes()) + 1)
 	if err != nil {
 		return nil, err
 	}
 	const inta = 0
-	line, gsi := v.intxLine(slot, inta)
-	t, err := virtio.NewPCI(dev, v.ram, virtio.PCIConfig{BARAddr: addr, MSI: vectors, INTx: line, INTxPin: inta + 1, INTxLine: uint8(gsi)})
+	line, gsi := m.intxLine(slot, inta)
+	t, err := virtio.NewPCI(dev, m.ram, virtio.PCIConfig{BARAddr: addr, MSI: vectors, INTx: line, INTxPin: inta + 1, INTxLine: uint8(gsi)})
 	if err != nil {
 		return nil, err
 	}
-	if err := v.addPCIDevice(slot, t); err != nil {
+	if err := m.addPCIDevice(slot, t); err != nil {
 		return nil, errors.Join(err, t.Close())
 	}
-	v.nextSlot = slot + 1
+	m.nextSlot = slot + 1
 	return t, nil
 }

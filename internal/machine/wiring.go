@@ -1,4 +1,4 @@
-package govmm
+package machine
 
 import (
 	"time"
@@ -10,12 +10,13 @@ import (
 	"github.com/govmm/govmm/devices/i8042"
 	"github.com/govmm/govmm/devices/pci"
 	"github.com/govmm/govmm/devices/serial"
+	"github.com/govmm/govmm/internal/kvmirq"
 	"github.com/govmm/govmm/memory"
 )
 
-func (v *VM) writeACPI() (memory.GuestAddress, error) {
-	return acpi.Write(v.ram, acpiTablesAddr, acpi.Config{
-		CPUs:             v.cfg.CPUs,
+func (m *Machine) writeACPI() (memory.GuestAddress, error) {
+	return acpi.Write(m.ram, acpiTablesAddr, acpi.Config{
+		CPUs:             m.cfg.CPUs,
 		LAPICAddr:        lapicAddr,
 		IOAPICAddr:       ioapicAddr,
 		SleepControlPort: acpiSleepControl,
@@ -46,46 +47,46 @@ func pciRoutes() []acpi.PCIRoute {
 }
 
 // wireDevices builds the legacy PC devices and maps them on the buses.
-func (v *VM) wireDevices() error {
-	v.buses.PIO = devices.NewBus("pio")
-	v.buses.MMIO = devices.NewBus("mmio")
-	v.serial = serial.New(&irqLine{vm: v.kvm, irq: com1IRQ}, v.cfg.Console)
-	kbd := i8042.New(v.guestEvent)
+func (m *Machine) wireDevices() error {
+	m.buses.PIO = devices.NewBus("pio")
+	m.buses.MMIO = devices.NewBus("mmio")
+	m.serial = serial.New(kvmirq.ISALine(m.kvm, com1IRQ), m.cfg.Console)
+	kbd := i8042.New(m.guestEvent)
 	regs := []struct {
 		base, size uint64
 		name       string
 		dev        devices.Device
 	}{
-		{com1Port, com1Size, "serial (COM1)", v.serial},
+		{com1Port, com1Size, "serial (COM1)", m.serial},
 		{i8042DataPort, 1, "i8042 data", kbd.DataPort()},
 		{i8042CommandPort, 1, "i8042 command", kbd.CommandPort()},
 		{cmosPort, cmosSize, "cmos", cmos.New(time.Now)},
-		{acpiPMPort, acpiPMSize, "acpi pm", acpipm.New(v.guestEvent, acpiResetValue)},
+		{acpiPMPort, acpiPMSize, "acpi pm", acpipm.New(m.guestEvent, acpiResetValue)},
 	}
 	for _, r := range regs {
-		if err := v.buses.PIO.Register(r.base, r.size, r.name, r.dev); err != nil {
+		if err := m.buses.PIO.Register(r.base, r.size, r.name, r.dev); err != nil {
 			return err
 		}
 	}
-	return v.wirePCI()
+	return m.wirePCI()
 }
 
 // wirePCI sets up PCI bus 0 behind configuration mechanism #1, with only the
 // host bridge on it, and the allocators PCI devices draw from.
-func (v *VM) wirePCI() error {
-	v.pci = pci.NewBus()
-	v.nextSlot = firstPCISlot
-	v.bars = barAllocator{next: pciMMIOStart, end: pciMMIOEnd}
-	v.msi = newGSIRouter(v.kvm)
-	v.intx = map[uint32]*sharedIRQ{}
-	return v.buses.PIO.Register(pciConfigPort, pci.ConfigIOSize, "pci config (mechanism #1)", pci.NewConfigIO(v.pci))
+func (m *Machine) wirePCI() error {
+	m.pci = pci.NewBus()
+	m.nextSlot = firstPCISlot
+	m.bars = barAllocator{next: pciMMIOStart, end: pciMMIOEnd}
+	m.msi = kvmirq.NewMSIRouter(m.kvm, firstMSIGSI)
+	m.intx = kvmirq.NewSharedLines(m.kvm)
+	return m.buses.PIO.Register(pciConfigPort, pci.ConfigIOSize, "pci config (mechanism #1)", pci.NewConfigIO(m.pci))
 }
 
 // guestEvent is the devices' EventSink: the first request wins, the rest are
 // dropped because the VM is already stopping.
-func (v *VM) guestEvent(e devices.Event) {
+func (m *Machine) guestEvent(e devices.Event) {
 	select {
-	case v.events <- e:
+	case m.events <- e:
 	default:
 	}
 }

@@ -1,4 +1,4 @@
-package govmm
+package machine
 
 import (
 	"testing"
@@ -8,7 +8,7 @@ import (
 
 // InRAM follows the RAM layout on both sides of the PCI hole.
 func TestInRAM(t *testing.T) {
-	v := &VM{ramMap: []memory.Mapping{{Guest: 0, Size: 3 << 30}, {Guest: 4 << 30, Size: 1 << 30}}}
+	v := &Machine{ramMap: []memory.Mapping{{Guest: 0, Size: 3 << 30}, {Guest: 4 << 30, Size: 1 << 30}}}
 	for _, c := range []struct {
 		addr, n uint64
 		want    bool

@@ -1,0 +1,52 @@
+// Package machine is govmm's composition root: it lays out guest memory,
+// chooses every port, IRQ, GSI, PCI slot and BAR, builds the VM on KVM, wires
+// the legacy devices, ACPI tables and virtio devices, sets the boot vCPU's
+// entry state, and supervises the vCPUs until the guest ends the VM. The
+// root package govmm is its only user and turns its types into the public
+// API's.
+package machine
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/govmm/govmm/devices/virtio/blk"
+	"github.com/govmm/govmm/devices/virtio/net"
+)
+
+// Config is a validated govmm.Config with its defaults applied.
+type Config struct {
+	Kernel, Initrd, Cmdline string
+	Memory                  uint64
+	CPUs                    int
+	Console                 io.Writer
+	// VirtioConsole puts the console on virtio-console rather than COM1.
+	VirtioConsole bool
+	Disks         []Disk
+	NICs          []NIC
+	KVMDevice     string
+}
+
+// IOMode is how a disk's reads and writes reach its image.
+type IOMode = blk.IOMode
+
+// The disk's I/O modes.
+const (
+	IOAuto     = blk.IOAuto
+	IOUring    = blk.IOUring
+	IOBlocking = blk.IOBlocking
+	IOInline   = blk.IOInline
+)
+
+// CPULimitError says that KVM on this host runs fewer vCPUs than asked.
+type CPULimitError struct{ Asked, Max int }
+
+func (e *CPULimitError) Error() string {
+	return fmt.Sprintf("%d vCPUs asked but KVM on this host allows at most %d", e.Asked, e.Max)
+}
+
+// Disk and NIC are the options their devices open with.
+type (
+	Disk = blk.Options
+	NIC  = net.Options
+)
