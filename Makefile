@@ -17,12 +17,13 @@ export GOVMM_CACHE := $(CACHE)
 GO_LINK := $(CURDIR)/bin/go
 GO ?= $(GO_LINK)
 
-# Debian packages: what fetching Go needs; what every target needs; what the
-# unit tests add (iasl checks the ACPI tables); what the nested-KVM
-# sandbox's QEMU (built for bookworm, unpacked from bookworm-backports)
-# links against and the benchmark runs, which bookworm's QEMU brings.
+# Debian packages: what fetching Go needs; what every target needs (the
+# network boot tests make their taps with iproute2's ip); what the unit
+# tests add (iasl checks the ACPI tables); what the nested-KVM sandbox's
+# QEMU (built for bookworm, unpacked from bookworm-backports) links against
+# and the benchmark runs, which bookworm's QEMU brings.
 APT_GO_PACKAGES := ca-certificates
-APT_PACKAGES := $(APT_GO_PACKAGES) busybox-static cpio e2fsprogs xz-utils zstd gcc libc6-dev procps
+APT_PACKAGES := $(APT_GO_PACKAGES) busybox-static cpio e2fsprogs xz-utils zstd gcc libc6-dev procps iproute2
 APT_UNIT_PACKAGES := acpica-tools
 APT_QEMU_PACKAGES := qemu-system-x86
 GUEST_TREE := $(CACHE)/kernel-cloud
