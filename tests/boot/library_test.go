@@ -86,11 +86,16 @@ func settle(t *testing.T, want resources) resources {
 
 func TestTwentyBootsLeakNothing(t *testing.T) {
 	e := testEnv(t)
-	// The nested sandbox hangs a guest now and then (see README). A boot
-	// that hangs is cancelled, logged and replaced, up to maxHung times:
-	// what this test checks is that every boot, cancelled ones included,
-	// gives back what it took.
-	const maxHung, limit = 3, 90 * time.Second
+	// The nested sandbox hangs a guest now and then (docs/sandbox.md).
+	// There, and only there, a boot that hangs is cancelled, logged,
+	// recorded as FLAKY for the run's summary and replaced, up to maxHung
+	// times: what this test checks is that every boot, cancelled ones
+	// included, gives back what it took. On real KVM a hung boot fails.
+	maxHung := 0
+	if os.Getenv("GOVMM_IN_SANDBOX") == "1" {
+		maxHung = 3
+	}
+	const limit = 90 * time.Second
 	hung := 0
 	boot := func(n int) {
 		for {
@@ -99,10 +104,11 @@ func TestTwentyBootsLeakNothing(t *testing.T) {
 				return
 			}
 			hung++
-			t.Logf("boot %d hung and was cancelled (%d of at most %d): %s", n, hung, maxHung, msg)
 			if hung > maxHung {
-				t.Fatalf("%d boots hung", hung)
+				t.Fatalf("boot %d hung (%d hung boots, %d allowed): %s", n, hung, maxHung, msg)
 			}
+			t.Logf("boot %d hung and was cancelled (%d of at most %d): %s", n, hung, maxHung, msg)
+			recordFlaky(t, fmt.Sprintf("%s-boot%d", t.Name(), n), msg)
 		}
 	}
 	// The first boot warms up the Go runtime (its thread pool, timers).

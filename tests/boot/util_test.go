@@ -108,3 +108,22 @@ func startGovmm(t *testing.T, ctx context.Context, e env, args ...string) consol
 	}
 	return c
 }
+
+// recordFlaky puts a sandbox fault that a test worked around into the run's
+// FLAKY summary (tests/flaky-summary.sh), as tests/boot-tests.sh does for a
+// test that passed when run again: GOVMM_BOOT_STATE/flaky/NAME holds what
+// happened. Without GOVMM_BOOT_STATE (a test run by hand) the log has it.
+func recordFlaky(t *testing.T, name, what string) {
+	t.Helper()
+	state := os.Getenv("GOVMM_BOOT_STATE")
+	if state == "" {
+		return
+	}
+	dir := filepath.Join(state, "flaky")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("record FLAKY %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(what+"\n"), 0o644); err != nil {
+		t.Fatalf("record FLAKY %s: %v", name, err)
+	}
+}
