@@ -66,7 +66,7 @@ func TestIoctlNumbers(t *testing.T) {
 }
 
 // TestStructSizes pins every mirrored struct to sizeof() of its C original
-// (FACTS.md, from linux/kvm.h on x86-64).
+// (docs/facts.md, from linux/kvm.h on x86-64).
 func TestStructSizes(t *testing.T) {
 	for _, c := range []struct {
 		name      string
@@ -132,7 +132,7 @@ func TestFieldOffsets(t *testing.T) {
 }
 
 // TestRunLayout checks the kvm_run offsets the decoder uses against the
-// values in FACTS.md.
+// values in docs/facts.md.
 func TestRunLayout(t *testing.T) {
 	if runExitReason != 8 || runUnion != 32 || runImmediateExit != 1 || minRunSize != 2352 {
 		t.Errorf("kvm_run offsets: immediate_exit %d exit_reason %d union %d size %d; want 1, 8, 32, 2352",

@@ -2,8 +2,8 @@ package kvm
 
 import "golang.org/x/sys/unix"
 
-// Ioctl request numbers (linux/kvm.h; KVMIO is 0xAE). Checked in ioctl_test.go
-// against the values FACTS.md records from the kernel headers.
+// Ioctl request numbers (linux/kvm.h; KVMIO is 0xAE). Checked in abi_unsafe_test.go
+// against the values docs/facts.md records from the kernel headers.
 const (
 	kvmGetAPIVersion       = 0xae00
 	kvmCreateVM            = 0xae01

@@ -35,7 +35,7 @@ func selected(c *config, systems []system) []system {
 func allSystems() []system {
 	return []system{
 		{name: "govmm"},
-		// rtc=on: without an RTC the guest busy-polls CMOS (FACTS.md).
+		// rtc=on: without an RTC the guest busy-polls CMOS (docs/facts.md).
 		{name: "qemu microvm", qemuMachine: []string{"-M", "microvm,rtc=on", "-nodefaults", "-no-user-config"}},
 		{name: "qemu pc -nodefaults", qemuMachine: []string{"-M", "pc", "-nodefaults", "-no-user-config"}},
 		// What a user of plain -M pc gets: VGA, a NIC, option ROMs.
