@@ -36,9 +36,9 @@ bin=${GOVMM_TEST_BIN_DIR:-bin}
 passed() { [ -n "$state" ] && grep -qx "$1" "$state/packages" 2>/dev/null; }
 mark() { if [ -n "$state" ]; then echo "$1" >>"$state/packages"; fi; }
 
-# failure prints the end of test $1's first failure in $log: from its
-# "=== RUN" line to its "--- FAIL" line and the indented lines under it
-# (subtests, messages), at most 40 lines.
+# failure prints the end of test $1's first failure in log $2 ($log if not
+# given): from its "=== RUN" line to its "--- FAIL" line and the indented
+# lines under it (subtests, messages), at most 40 lines.
 failure() {
 	awk -v t="$1" '
 	$0 == "=== RUN   " t { on = 1 }
@@ -46,17 +46,18 @@ failure() {
 	under && /^[ \t]/ { print; next }
 	under { exit }
 	on { print }
-	' "$log" | tail -n 40
+	' "${2:-$log}" | tail -n 40
 }
 
 # flaky records test $1 as FLAKY in the state directory, with its first
-# failure, and as passed, so that a resumed run does not run it again.
+# failure (from log $2, $log if not given), and as passed, so that a
+# resumed run does not run it again.
 flaky() {
 	if [ -z "$state" ]; then
 		return
 	fi
 	mkdir -p "$state/flaky"
-	failure "$1" >"$state/flaky/$1"
+	failure "$1" "${2:-$log}" >"$state/flaky/$1"
 	echo "--- PASS: $1 (rerun)" >>"$state/boot.rerun.log"
 }
 
@@ -77,23 +78,35 @@ for pkg in kvm machine; do
 done
 
 # Boot tests that passed in earlier attempts (top-level "--- PASS:" lines of
-# their logs) are skipped.
+# their logs) are skipped. Those that failed in an attempt the sandbox did
+# not finish run again, and are FLAKY if they pass now.
 skip=""
+earlier_failed=""
 if [ -n "$state" ] && ls "$state"/boot.*.log >/dev/null 2>&1; then
 	done_tests=$(sed -n 's/^--- PASS: \([A-Za-z0-9_]*\) .*/\1/p' "$state"/boot.*.log | sort -u | tr '\n' '|')
 	if [ -n "$done_tests" ]; then
 		skip="^(${done_tests%|})\$"
 		echo "== resuming: these boot tests passed in an earlier attempt: ${done_tests%|}"
 	fi
+	earlier_failed=$(sed -n 's/^--- FAIL: \([A-Za-z0-9_]*\) .*/\1/p' "$state"/boot.*.log | sort -u | tr '\n' ' ')
 fi
 
-log=${state:-${TMPDIR:-/tmp}}/boot.$$.log
+# Named by time too: a sandbox booted again may give this script the same
+# PID, and an earlier attempt's log must survive.
+log=${state:-${TMPDIR:-/tmp}}/boot.$(date +%s).$$.log
 if [ -n "$skip" ]; then
 	tests/gotest-bounded.sh "$log" "$bin/boot.test" -test.v -test.timeout 30m -test.skip "$skip"
 else
 	tests/gotest-bounded.sh "$log" "$bin/boot.test" -test.v -test.timeout 30m
 fi
 status=$?
+for t in $earlier_failed; do
+	if grep -q "^--- PASS: $t " "$log"; then
+		first=$(grep -l "^--- FAIL: $t " "$state"/boot.*.log | head -n 1)
+		echo "== FLAKY: $t failed in an attempt the sandbox did not finish, then passed"
+		flaky "$t" "$first"
+	fi
+done
 failed=$(sed -n 's/^--- FAIL: \([A-Za-z0-9_]*\) .*/\1/p' "$log" | sort -u | tr '\n' ' ')
 failed=${failed% }
 if [ -z "$state" ]; then

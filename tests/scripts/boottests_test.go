@@ -196,3 +196,24 @@ func TestBootTestsKeepFlakyTestsAcrossSandboxAttempts(t *testing.T) {
 		t.Errorf("the summary after two attempts:\n%s", r.summary)
 	}
 }
+
+// A test that failed in an attempt the sandbox's kernel did not survive
+// runs again in the next attempt, and is FLAKY when it passes there.
+func TestBootTestsCountAFailureBeforeTheSandboxDiedAsFlaky(t *testing.T) {
+	t.Parallel()
+	f := newBootFixture(t)
+	// What the first attempt left: TestA passed, TestB failed, then the
+	// sandbox died in TestC, with no verdict.
+	died := "=== RUN   TestA\n--- PASS: TestA (1.00s)\n=== RUN   TestB\n" +
+		"    boot_test.go:42: guest said: TestB broke before the sandbox died\n--- FAIL: TestB (1.00s)\n=== RUN   TestC\n"
+	if err := os.WriteFile(filepath.Join(f.state, "boot.1.7.log"), []byte(died), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := f.run(t, true, "TestA:pass TestB:pass TestC:pass")
+	if r.status != 0 || r.runs["TestA"] != 0 || r.runs["TestB"] != 1 || r.runs["TestC"] != 1 {
+		t.Errorf("resumed attempt: status %d, runs %v, want 0 with TestA skipped, TestB and TestC once:\n%s", r.status, r.runs, r.out)
+	}
+	if !strings.Contains(r.summary, "FLAKY summary: 1 boot test") || !strings.Contains(r.summary, "TestB broke before the sandbox died") {
+		t.Errorf("the summary does not show TestB's failure before the sandbox died:\n%s", r.summary)
+	}
+}
