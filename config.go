@@ -52,6 +52,12 @@ type Config struct {
 	// default) or virtio-console.
 	ConsoleDevice ConsoleKind
 
+	// Ports are further virtio consoles, one port each, for programs
+	// rather than people: the guest's hvc ttys after the console's, in
+	// order (hvc0, hvc1, ... with the serial console; hvc1, ... with
+	// VirtioConsole). govmm run --bundle talks to its guest over three.
+	Ports []Port
+
 	// Disks are virtio-blk disks, the guest's /dev/vda, /dev/vdb, ... in order.
 	Disks []Disk
 	// NICs are virtio-net interfaces on tap devices, in PCI slot order.

@@ -2,6 +2,7 @@ package govmm
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -23,6 +24,23 @@ type Disk struct {
 type NIC struct {
 	Tap string           // name of an existing tap, or one to create (needs CAP_NET_ADMIN)
 	MAC net.HardwareAddr // the guest's MAC; a random locally administered one if nil
+}
+
+// Port is a virtio console with one port, a byte stream between a host
+// program and the guest: what the guest writes to its hvc tty arrives on
+// Out, what In yields the guest reads. Out's Write runs on the device's own
+// goroutine, never a vCPU's; a slow Out slows only this port.
+type Port struct {
+	In  io.Reader // what the guest reads; nil: nothing
+	Out io.Writer // what the guest writes; nil discards it
+}
+
+func (p Port) machine() machine.Port {
+	out := p.Out
+	if out == nil {
+		out = io.Discard
+	}
+	return machine.Port{In: p.In, Out: out}
 }
 
 // ConsoleKind says which device carries the guest console.

@@ -2,6 +2,7 @@ package govmm
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -94,5 +95,23 @@ func TestDiskKinds(t *testing.T) {
 		if !errors.As(err, &fe) || fe.Field != "disk[0]" || !strings.Contains(err.Error(), path+" is not a regular file or a block device") {
 			t.Errorf("disk %s: %v, want it refused as neither an image nor a block device", path, err)
 		}
+	}
+}
+
+// TestPortsReachTheMachineInOrder: the guest finds each port by its place
+// (hvc0, hvc1, ...), so Config.Ports must keep its order, and a nil Out
+// must not reach a device that writes to it.
+func TestPortsReachTheMachineInOrder(t *testing.T) {
+	var a, b strings.Builder
+	in := strings.NewReader("x")
+	mc := Config{Ports: []Port{{In: in, Out: &a}, {Out: &b}, {}}}.machine()
+	if len(mc.Ports) != 3 {
+		t.Fatalf("%d ports reached the machine, want 3", len(mc.Ports))
+	}
+	if mc.Ports[0].In != in || mc.Ports[0].Out != &a || mc.Ports[1].Out != &b || mc.Ports[1].In != nil {
+		t.Errorf("ports out of order: %+v", mc.Ports)
+	}
+	if mc.Ports[2].Out != io.Discard {
+		t.Errorf("a port without Out writes to %v, want io.Discard", mc.Ports[2].Out)
 	}
 }

@@ -44,6 +44,9 @@ func (c Config) machine() machine.Config {
 	for _, n := range c.NICs {
 		mc.NICs = append(mc.NICs, n.machine())
 	}
+	for _, p := range c.Ports {
+		mc.Ports = append(mc.Ports, p.machine())
+	}
 	return mc
 }
 

@@ -33,6 +33,7 @@ package agent
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -157,6 +158,10 @@ func Write(w io.Writer, m Message) error {
 	return err
 }
 
+// ErrBadMessage is wrapped by Read's error for a line that is not a
+// message; the lines after it can still be read.
+var ErrBadMessage = errors.New("agent: bad message")
+
 // Reader reads messages from a control port.
 type Reader struct{ s *bufio.Scanner }
 
@@ -168,7 +173,8 @@ func NewReader(r io.Reader) *Reader {
 }
 
 // Read returns the next message; io.EOF at the end of r. A line that is
-// not a message is an error naming it.
+// not a message is an ErrBadMessage naming it; a line longer than MaxLine
+// ends the stream with bufio.ErrTooLong.
 func (r *Reader) Read() (Message, error) {
 	for r.s.Scan() {
 		line := r.s.Bytes()
@@ -177,7 +183,7 @@ func (r *Reader) Read() (Message, error) {
 		}
 		var m Message
 		if err := json.Unmarshal(line, &m); err != nil {
-			return Message{}, fmt.Errorf("agent: bad message %.80q: %v", line, err)
+			return Message{}, fmt.Errorf("%w %.80q: %v", ErrBadMessage, line, err)
 		}
 		return m, nil
 	}

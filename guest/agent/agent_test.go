@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"reflect"
 	"strings"
@@ -52,8 +53,8 @@ func TestReaderRejectsGarbage(t *testing.T) {
 	if m, err := r.Read(); err != nil || !m.Ready {
 		t.Fatalf("first: %+v %v", m, err)
 	}
-	if _, err := r.Read(); err == nil || !strings.Contains(err.Error(), "not json") {
-		t.Fatalf("garbage line: %v, want an error quoting it", err)
+	if _, err := r.Read(); !errors.Is(err, ErrBadMessage) || !strings.Contains(err.Error(), "not json") {
+		t.Fatalf("garbage line: %v, want ErrBadMessage quoting it", err)
 	}
 }
 

@@ -22,9 +22,18 @@ type Config struct {
 	Console                 io.Writer
 	// VirtioConsole puts the console on virtio-console rather than COM1.
 	VirtioConsole bool
-	Disks         []Disk
-	NICs          []NIC
-	KVMDevice     string
+	// Ports are further virtio consoles, after the console in PCI order.
+	Ports     []Port
+	Disks     []Disk
+	NICs      []NIC
+	KVMDevice string
+}
+
+// Port is one virtio console beyond the guest's console: input read from
+// In (nil: none), output written to Out.
+type Port struct {
+	In  io.Reader
+	Out io.Writer
 }
 
 // IOMode is how a disk's reads and writes reach its image.

@@ -21,7 +21,8 @@ type closableDevice interface {
 
 // wireVirtio puts the virtio devices on PCI in a fixed order, so the guest
 // names them the same way every boot: the rng, the console if asked, the
-// disks (vda, vdb, ...), then the NICs (eth0, eth1, ...).
+// ports (the next hvcN), the disks (vda, vdb, ...), then the NICs (eth0,
+// eth1, ...).
 func (m *Machine) wireVirtio() error {
 	if err := m.addVirtio("rng", rng.New(), nil); err != nil {
 		return fmt.Errorf("virtio-rng: %w", err)
@@ -32,6 +33,12 @@ func (m *Machine) wireVirtio() error {
 		c := console.New(in, m.cfg.Console)
 		if err := m.addVirtio("console", c, closers(c, in)); err != nil {
 			return fmt.Errorf("virtio-console: %w", err)
+		}
+	}
+	for i, p := range m.cfg.Ports {
+		c := console.New(p.In, p.Out)
+		if err := m.addVirtio(fmt.Sprintf("port%d", i), c, c); err != nil {
+			return fmt.Errorf("port[%d]: %w", i, err)
 		}
 	}
 	for i, d := range m.cfg.Disks {
