@@ -3,6 +3,7 @@ module github.com/govmm/govmm
 go 1.26.0
 
 require (
+	github.com/opencontainers/runtime-spec v1.3.0
 	github.com/spf13/pflag v1.1.0
 	github.com/u-root/u-root v0.16.0
 	golang.org/x/sys v0.50.0
