@@ -47,7 +47,7 @@ func findExecutable(root string, p *specs.Process) error {
 		if err == nil {
 			return nil
 		}
-		if first == nil && !errors.Is(err, fs.ErrNotExist) {
+		if first == nil && !errors.Is(err, errMissing) {
 			first = err
 		}
 	}
@@ -57,20 +57,29 @@ func findExecutable(root string, p *specs.Process) error {
 	return fmt.Errorf("process.args[0] %q is not in the root file system's PATH (%s): install it in the image or give its absolute path", name, search)
 }
 
+// errMissing is executable's error for a path that does not exist.
+var errMissing = errors.New("does not exist in the root file system")
+
 // executable resolves name in root and checks that it is a regular file
 // with an execute bit.
 func executable(root, name string) (string, error) {
 	host, err := resolveIn(root, name)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("%s does not exist in the root file system: %w", name, fs.ErrNotExist)
-		}
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("%s %w", name, errMissing)
+	case errors.As(err, &pe):
+		// The host's path of the component would only confuse.
+		return "", fmt.Errorf("%s in the root file system: %w", name, pe.Err)
+	case err != nil:
 		return "", fmt.Errorf("%s in the root file system: %w", name, err)
 	}
 	fi, err := os.Lstat(host) // resolveIn followed every link
 	switch {
 	case err != nil:
 		return "", err
+	case fi.IsDir():
+		return "", fmt.Errorf("%s in the root file system is a directory: name the program itself", name)
 	case !fi.Mode().IsRegular():
 		return "", fmt.Errorf("%s in the root file system is not a regular file (%v): name the program itself", name, fi.Mode().Type())
 	case fi.Mode().Perm()&0o111 == 0:
