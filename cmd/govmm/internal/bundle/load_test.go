@@ -30,7 +30,7 @@ func TestBadBundles(t *testing.T) {
 		want  []string
 	}{
 		{"missing dir", func(f *fixture) string { return filepath.Join(f.dir, "nope") }, []string{"nope", "no such directory", "config.json"}},
-		{"dir is a file", func(f *fixture) string { return filepath.Join(f.root, "etc/passwd") }, []string{"not a directory"}},
+		{"dir is a file", func(f *fixture) string { return filepath.Join(f.root, "etc/passwd") }, []string{"not a directory", "not a file"}},
 		{"no config.json", func(f *fixture) string { f.noConfig = true; return "" }, []string{"no config.json", "runc spec"}},
 		{"invalid JSON", func(f *fixture) string {
 			f.raw = "{\n  \"ociVersion\": \"1.0.2\",\n  \"process\": {,\n}\n"
