@@ -186,3 +186,31 @@ func TestImageSize(t *testing.T) {
 		t.Errorf("imageSize = %d, want %d", got, want)
 	}
 }
+
+// A root.path that is a link to the tree images the tree, and a change
+// in the tree makes a new image.
+func TestRootImageThroughLink(t *testing.T) {
+	dbg := needE2fsprogs(t)
+	f := newFixture(t)
+	if err := os.Symlink("rootfs", filepath.Join(f.dir, "current")); err != nil {
+		t.Fatal(err)
+	}
+	f.spec.Root.Path = "current"
+	b := f.mustLoad()
+	cache := t.TempDir()
+	image, err := b.RootImage(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.file("srv/new", 0o644, "new\n")
+	changed, err := b.RootImage(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed == image {
+		t.Fatal("a change in the tree behind root.path's link did not make a new image")
+	}
+	if got := debugfs(t, dbg, changed, "cat /srv/new"); !strings.Contains(got, "new") {
+		t.Errorf("/srv/new in the image = %q", got)
+	}
+}

@@ -101,5 +101,11 @@ func rootDir(dir string, root *specs.Root) (string, error) {
 	case !fi.IsDir():
 		return "", fmt.Errorf("root.path %q: %s is not a directory: the root file system is an unpacked tree, not an image file", root.Path, p)
 	}
-	return p, nil
+	// The tree's own directory, not a link to it: RootImage walks the
+	// tree without following links.
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", fmt.Errorf("root.path %q: %w", root.Path, err)
+	}
+	return real, nil
 }
