@@ -25,6 +25,7 @@ const usage = `govmm runs a Linux kernel in a KVM microVM.
 
 Usage:
   govmm run --kernel BZIMAGE [--initrd FILE] [--cmdline STRING] [--memory SIZE] [--cpus N]
+  govmm run --bundle DIR [--memory SIZE] [--cpus N]     run an OCI bundle's process in a microVM
   govmm help [run]
   govmm version
 

@@ -43,6 +43,41 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestBadBundleStopsBeforeAVM: a bundle that cannot run is refused with
+// run --bundle's status and a message naming the problem, before govmm
+// opens KVM (the test's KVM path does not exist).
+func TestBadBundleStopsBeforeAVM(t *testing.T) {
+	dir := t.TempDir()
+	kernel := filepath.Join(dir, "vmlinuz")
+	if err := os.WriteFile(kernel, []byte("not a kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args   []string
+		status int
+		want   string
+	}{
+		{[]string{"--bundle", empty}, exitBundleError, "config.json"},
+		{[]string{"--bundle", filepath.Join(dir, "missing")}, exitBundleError, "missing"},
+		{[]string{"--bundle", empty, "--console", "virtio"}, exitUsage, "--console"},
+		{[]string{"--bundle", empty, "--initrd", filepath.Join(dir, "no-initrd")}, exitUsage, "make kernel initramfs"},
+	} {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"run", "--kernel", kernel, "--initrd", kernel, "--kvm", filepath.Join(dir, "no-kvm")}, tc.args...)
+		status := dispatch(args, os.Stdin, &stdout, &stderr)
+		if status != tc.status || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("govmm %q: status %d, stderr %q; want status %d and %q", tc.args, status, stderr.String(), tc.status, tc.want)
+		}
+		if strings.Contains(stderr.String(), "no-kvm") {
+			t.Errorf("govmm %q got as far as opening KVM: %s", tc.args, stderr.String())
+		}
+	}
+}
+
 func TestHelpDocumentsEveryFlagAndExitCode(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if status := dispatch([]string{"run", "--help"}, os.Stdin, &stdout, &stderr); status != 0 {
@@ -50,7 +85,8 @@ func TestHelpDocumentsEveryFlagAndExitCode(t *testing.T) {
 	}
 	help := stderr.String()
 	for _, want := range []string{"--kernel", "--initrd", "--cmdline", "--memory", "--cpus", "--stats", "--debug", "Ctrl-A x",
-		"0  the guest powered off", "3  the guest rebooted", "4  the guest crashed", "5  stopped"} {
+		"0  the guest powered off", "3  the guest rebooted", "4  the guest crashed", "5  stopped",
+		"--bundle", "124  the VM ended before the process", "125  govmm could not run the bundle", "127  the process's executable does not exist"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("run --help does not mention %q", want)
 		}

@@ -16,6 +16,7 @@ import (
 )
 
 const runHelp = `Usage: govmm run --kernel BZIMAGE [flags]
+       govmm run --bundle DIR [flags]
 
 Boots BZIMAGE in a microVM with its serial console (COM1, the guest's ttyS0)
 on this terminal, and exits when the guest powers off.
@@ -52,10 +53,39 @@ except for an image on tmpfs, which is copied inline; aio=blocking makes
 blocking system calls instead, as govmm does by itself where io_uring is not
 available.
 
+Containers: --bundle DIR runs an OCI runtime bundle's process (as runc run
+-b DIR does) in a microVM booted from govmm's guest kernel and initramfs
+(by default the Debian cloud kernel and initramfs that make fetched into
+$GOVMM_CACHE or ~/.cache/govmm). The bundle is never modified: its root
+file system reaches the guest as a read-only ext4 image, built once with
+mke2fs -d and cached until the tree changes, under a tmpfs overlay unless
+root.readonly is true. The process gets process.args, env, cwd, user,
+rlimits and hostname, and the spec's proc, sysfs, tmpfs, devpts and
+mqueue mounts; what a VM cannot honour (host bind mounts, cgroup paths,
+seccomp, capabilities, ...) is listed on standard error. Its stdout and
+stderr arrive on govmm's, apart and without the guest kernel's messages;
+standard input is passed through; with process.terminal and a terminal on
+standard input the process gets a tty (Ctrl-A x stops the VM). Guest RAM
+and vCPUs come from linux.resources (memory limit; CPU quota/period or
+cpuset) where set, from --memory and --cpus otherwise. SIGINT, SIGTERM and
+SIGHUP go to the process; the VM stops 10 s after the first if it has not
+exited. The process's stdio, status and signals travel over three
+virtio-console ports (the guest's hvc0-hvc2) with a line protocol a later
+guest agent can extend.
+
+Exit status with --bundle, as with runc run and docker run: the process's
+own, 128+N if signal N killed it, and
+  124  the VM ended before the process: guest crash, reboot, or stopped from
+       the host (the guest console's last lines are printed)
+  125  govmm could not run the bundle (the message says why and what to do)
+  126  the process's executable could not be run
+  127  the process's executable does not exist
+
 Examples:
   govmm run --kernel /boot/vmlinuz-$(uname -r) --initrd initrd.img --memory 1G --cpus 2
   govmm run --kernel vmlinuz --initrd initrd.img --disk path=rootfs.img \
       --net tap=tap0,mac=52:54:00:12:34:56 --cmdline "console=ttyS0 root=/dev/vda"
+  runc spec && govmm run --bundle . --memory 256M
 `
 
 type runFlags struct {
@@ -68,13 +98,14 @@ type runFlags struct {
 	cmdlineSet bool
 	statsPath  string
 	debug      bool
+	bundle     string
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	f := &runFlags{}
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.cfg.Kernel, "kernel", "", "Linux kernel `BZIMAGE` to boot (required)")
+	fs.StringVar(&f.cfg.Kernel, "kernel", "", "Linux kernel `BZIMAGE` to boot (required without --bundle)")
 	fs.StringVar(&f.cfg.Initrd, "initrd", "", "initramfs `FILE` handed to the kernel")
 	fs.StringVar(&f.cfg.Cmdline, "cmdline", govmm.DefaultCmdline, "kernel command line (with --console virtio the default adds console=hvc0)")
 	fs.StringVar(&f.memory, "memory", "512M", "guest RAM, e.g. 256M or 4G (K, M, G suffixes are powers of 1024)")
@@ -85,6 +116,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.cfg.KVMDevice, "kvm", govmm.DefaultKVMDevice, "KVM device `PATH`")
 	fs.StringVar(&f.statsPath, "stats", "", "write KVM exit statistics and each virtqueue's kicks, chains and interrupts as JSON to `FILE` when the VM ends, and on SIGUSR1 while it runs")
 	fs.BoolVar(&f.debug, "debug", false, "report guest accesses to ports and addresses that have no device")
+	fs.StringVar(&f.bundle, "bundle", "", "run the process of the OCI runtime bundle `DIR` (config.json and its root file system, as runc run takes it) in the microVM; see Containers below")
 	fs.Usage = func() { fmt.Fprintf(stderr, runHelp, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -92,6 +124,11 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	f.cmdlineSet = fs.Changed("cmdline")
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q: run takes only flags (quote a --cmdline with spaces)", fs.Arg(0))
+	}
+	if f.bundle != "" {
+		if err := bundleDefaults(f); err != nil {
+			return nil, err
+		}
 	}
 	if f.cfg.Kernel == "" {
 		return nil, errors.New("--kernel is required: the path of a bzImage, e.g. --kernel /boot/vmlinuz-$(uname -r)")
@@ -139,6 +176,9 @@ func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "govmm: %v\nRun 'govmm run --help' for usage.\n", err)
 		return exitUsage
+	}
+	if f.bundle != "" {
+		return runBundle(f, stdin, stdout, stderr)
 	}
 	f.cfg.Console = stdout
 	vm, err := govmm.New(f.cfg)
