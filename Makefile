@@ -70,7 +70,8 @@ DEMO_CPUS ?= 2
 # What the boot tests are told; paths are absolute because the sandbox runs
 # them from the same directory through a 9p view of /.
 BOOT_ENV := GOVMM_BIN=$(CURDIR)/bin/govmm GOVMM_KERNEL=$(KERNEL) GOVMM_INITRD=$(INITRD) \
-	GOVMM_PAYLOAD_SHA256_FILE=$(INITRD).payload.sha256 GOVMM_ROOTFS=$(ROOTFS) GOVMM_REQUIRE_KVM=1
+	GOVMM_PAYLOAD_SHA256_FILE=$(INITRD).payload.sha256 GOVMM_ROOTFS=$(ROOTFS) GOVMM_REQUIRE_KVM=1 \
+	GOVMM_BUNDLE_PROBE=$(CURDIR)/bin/bundleprobe
 
 # Where the boot tests, the demo and the benchmark run: on this machine's
 # /dev/kvm if bin/kvmprobe finds it runs guests at hardware speed and
@@ -152,6 +153,7 @@ build: | go
 	$(GO) build -o bin/sandbox ./tests/sandbox
 	$(GO) build -o bin/kvmprobe ./tests/kvmprobe
 	$(GO) build -o bin/bench ./tests/bench
+	CGO_ENABLED=0 $(GO) build -o bin/bundleprobe ./tests/bundleprobe
 	$(GO) test -c -o bin/boot.test ./tests/boot
 	$(GO) test -c -o bin/powercut.test ./tests/powercut
 	$(GO) test -c -o bin/kvm.test ./kvm
