@@ -31,7 +31,7 @@ type session struct {
 	started bool
 	exit    *agent.Exit
 	failure *agent.Error
-	bad     error // the first malformed message
+	bad     error         // the first malformed message
 	ended   chan struct{} // closed when the guest reports an exit or a failure
 	done    chan struct{} // closed when the control port's output ends
 }
