@@ -69,7 +69,7 @@ var (
 )
 
 func jobWork(job string) []string {
-	return []string{"sh", "-c", "echo ready; sleep 1; echo go; " + job + " >/dev/null 2>&1; echo done; exec sleep 3600"}
+	return []string{"sh", "-c", "echo ready; sleep 1; echo go; if " + job + " >/dev/null; then echo done; else echo failed; fi; exec sleep 3600"}
 }
 
 // cpuJob is a fixed CPU-bound job: stress-ng's when the bundle has it.
@@ -79,7 +79,7 @@ func cpuJob(b *Bundle) string {
 			return "stress-ng --cpu 1 --cpu-ops 3000"
 		}
 	}
-	return "head -c 100M /dev/zero | sha256sum"
+	return "head -c 104857600 /dev/zero | sha256sum"
 }
 
 // syscallJob makes a million system calls that do almost nothing: a

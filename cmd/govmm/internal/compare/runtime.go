@@ -130,8 +130,11 @@ func (in *Instance) WaitLine(ctx context.Context, want string) (Line, error) {
 			if !ok {
 				return Line{}, fmt.Errorf("%s: output ended before %q%s", in.ID, want, in.stderrNote())
 			}
-			if strings.TrimSpace(l.Text) == want {
+			switch strings.TrimSpace(l.Text) {
+			case want:
 				return l, nil
+			case "failed": // the job's exit status was not 0
+				return Line{}, fmt.Errorf("%s: the job failed%s", in.ID, in.stderrNote())
 			}
 		case <-ctx.Done():
 			return Line{}, fmt.Errorf("%s: no %q: %w%s", in.ID, want, ctx.Err(), in.stderrNote())

@@ -35,9 +35,11 @@ func Summarize(samples []float64) (Summary, bool) {
 	return Summary{N: n, Median: med, Min: xs[0], Max: xs[n-1]}, true
 }
 
-// Ratio is a/b, or false when b is zero or either side is missing.
+// Ratio is a/b, or false when either side is missing or not positive: a
+// memory drop lost in the host's noise can come out below zero, and a
+// ratio of such figures means nothing.
 func Ratio(a, b float64) (float64, bool) {
-	if b == 0 || math.IsNaN(a) || math.IsNaN(b) {
+	if b <= 0 || a < 0 || math.IsNaN(a) || math.IsNaN(b) {
 		return 0, false
 	}
 	return a / b, true
