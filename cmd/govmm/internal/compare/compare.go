@@ -302,11 +302,12 @@ func run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				prog.step(fmt.Sprintf("%s %s run %d/%d", s.label, rt.Name(), i, o.Runs))
+				prog.begin(fmt.Sprintf("%s %s run %d/%d", s.label, rt.Name(), i, o.Runs))
 				v, err := s.run(ctx, rt)
+				prog.end()
 				if err != nil {
 					failures[s.label+" "+rt.Name()]++
-					fmt.Fprintf(stderr, "govmm compare: %s, %s, run %d: %v\n", s.label, rt.Name(), i, err)
+					prog.note(fmt.Sprintf("govmm compare: %s, %s, run %d: %v", s.label, rt.Name(), i, err))
 				}
 				for _, m := range s.measures {
 					x, ok := v[m.Key]

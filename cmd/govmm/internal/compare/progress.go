@@ -12,7 +12,9 @@ import (
 // progress tells the user where a long comparison is: a bar with an ETA on
 // a terminal, one line per step otherwise (logs, CI).
 type progress interface {
-	step(desc string)
+	begin(desc string) // a step starts
+	end()              // the step is done
+	note(msg string)   // a message that must not garble the bar
 	finish()
 }
 
@@ -26,16 +28,23 @@ func newProgress(w io.Writer, total int) progress {
 			progressbar.OptionFullWidth(),
 			progressbar.OptionClearOnFinish(),
 		)
-		return &barProgress{bar: bar}
+		return &barProgress{w: w, bar: bar}
 	}
 	return &lineProgress{w: w, total: total}
 }
 
-type barProgress struct{ bar *progressbar.ProgressBar }
+type barProgress struct {
+	w   io.Writer
+	bar *progressbar.ProgressBar
+}
 
-func (b *barProgress) step(desc string) {
-	b.bar.Describe(desc)
-	b.bar.Add(1)
+func (b *barProgress) begin(desc string) { b.bar.Describe(desc) }
+func (b *barProgress) end()              { b.bar.Add(1) }
+
+func (b *barProgress) note(msg string) {
+	b.bar.Clear()
+	fmt.Fprintln(b.w, msg)
+	b.bar.RenderBlank()
 }
 
 func (b *barProgress) finish() { b.bar.Finish() }
@@ -45,9 +54,12 @@ type lineProgress struct {
 	n, total int
 }
 
-func (l *lineProgress) step(desc string) {
+func (l *lineProgress) begin(desc string) {
 	l.n++
 	fmt.Fprintf(l.w, "compare: [%d/%d] %s\n", l.n, l.total, desc)
 }
+
+func (l *lineProgress) end()            {}
+func (l *lineProgress) note(msg string) { fmt.Fprintln(l.w, msg) }
 
 func (l *lineProgress) finish() {}
