@@ -294,7 +294,19 @@ func run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	for i := range rep.Rows {
 		rowOf[rep.Rows[i].Key] = &rep.Rows[i]
 	}
-	prog := newProgress(stderr, len(steps)*o.Runs*len(rts))
+	prog := newProgress(stderr, len(rts)+len(steps)*o.Runs*len(rts))
+	// One uncounted start per runtime first: it warms the page cache
+	// for the runs that count, and a runtime that cannot run the bundle
+	// stops the comparison here instead of failing every run.
+	for _, rt := range rts {
+		prog.begin("warm-up " + rt.Name())
+		_, err := p.startTrial(ctx, rt)
+		prog.end()
+		if err != nil {
+			prog.finish()
+			return fmt.Errorf("runtime %s cannot run the bundle: %w", rt.Name(), err)
+		}
+	}
 	failures := map[string]int{}
 	for _, s := range steps {
 		for i := 1; i <= o.Runs; i++ {
@@ -320,6 +332,9 @@ func run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		}
 	}
 	prog.finish()
+	if row := rowOf["memory.available"]; row != nil && hasNegative(row) {
+		rep.Notes = append(rep.Notes, "MemAvailable is host-wide: a drop below zero means the host's other activity outweighed the instance; PSS is the steadier figure")
+	}
 	for k, n := range failures {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: %d of %d runs failed", k, n, o.Runs))
 	}
@@ -379,4 +394,15 @@ func writeFile(path string, write func(io.Writer) error) error {
 		return err
 	}
 	return f.Close()
+}
+
+func hasNegative(r *Row) bool {
+	for _, ss := range r.Samples {
+		for _, x := range ss {
+			if x < 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
