@@ -121,6 +121,16 @@ func (p *prober) startTrial(ctx context.Context, rt Runtime) (map[string]float64
 		return nil, err
 	}
 	v["start.ready"] = ms(l.At.Sub(in.Launched))
+	// A detached runtime may print its container's first line before it
+	// has itself exited: the teardown's clock starts after that.
+	if d, ok := rt.(interface {
+		started(context.Context, *Instance) error
+	}); ok {
+		if err := d.started(ctx, in); err != nil {
+			rt.Teardown(in)
+			return nil, err
+		}
+	}
 	t0 := time.Now()
 	if err := rt.Teardown(in); err != nil {
 		return nil, err
