@@ -41,7 +41,10 @@ Measures (--only, in this order):
   syscalls  a job of a million tiny system calls: wall time
   density   1, 4 and 16 idle instances at once: MemAvailable drop, per
             instance, launch → all ready
-  disk, network: not measured yet
+  disk      a fio job of random 4 KiB direct I/O on the instance's root
+            (which must be writable): wall time; when the bundle has fio
+  network   2 GiB of TCP over the instance's loopback (iperf3): wall time;
+            when the bundle has iperf3
 
 Runtimes (--runtimes): govmm (this program's run --bundle), runc, crun, or
 any runtime with runc's command line, by name or path.
@@ -250,6 +253,8 @@ func run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		"true":     workTrue,
 		"cpu":      jobWork(cpuJob(b)),
 		"syscalls": jobWork(syscallJob),
+		"disk":     jobWork(diskJob),
+		"network":  jobWork(networkJob),
 	} {
 		if p.bundles[name], err = b.Write(tmp, args); err != nil {
 			return err
@@ -281,9 +286,20 @@ func run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 			for i, k := range densityK {
 				steps = append(steps, step{fmt.Sprintf("density %d", k), ms[3*i : 3*i+3], p.densityTrial(k)})
 			}
-		case "disk", "network":
-			rep.Notes = append(rep.Notes, g+": not measured yet (fio, iperf3)")
-			continue
+		case "disk":
+			if !hasTool(b, "fio") {
+				rep.Notes = append(rep.Notes, "disk: not measured: the bundle has no fio")
+				continue
+			}
+			steps = append(steps, step{g, ms, p.jobTrial("disk", "disk", false)})
+			rep.Notes = append(rep.Notes, "disk job: "+diskJob)
+		case "network":
+			if !hasTool(b, "iperf3") {
+				rep.Notes = append(rep.Notes, "network: not measured: the bundle has no iperf3")
+				continue
+			}
+			steps = append(steps, step{g, ms, p.jobTrial("network", "network", false)})
+			rep.Notes = append(rep.Notes, "network job: "+networkJob)
 		}
 		for _, m := range ms {
 			rep.Rows = append(rep.Rows, Row{Measure: m, Samples: map[string][]Sample{}})

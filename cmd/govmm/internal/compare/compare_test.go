@@ -253,7 +253,7 @@ func fixtureReport() *Report {
 			{MeasuresOf("cpu")[0], map[string][]Sample{
 				"govmm": samples(0.55, 0.6, 0.52), "runc": samples(0.53, 0.52, 0.54), "crun": samples(0.5, 0.51, 0.52)}},
 		},
-		Notes: []string{"disk: not measured yet (fio, iperf3)"},
+		Notes: []string{"disk: not measured: the bundle has no fio"},
 	}
 }
 

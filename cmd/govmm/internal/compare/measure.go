@@ -46,6 +46,10 @@ func MeasuresOf(group string) []Measure {
 		}
 	case "syscalls":
 		return []Measure{{"syscalls.wall", group, "syscall job: wall time", "s"}}
+	case "disk":
+		return []Measure{{"disk.wall", group, "fio job: wall time", "s"}}
+	case "network":
+		return []Measure{{"network.wall", group, "loopback TCP job: wall time", "s"}}
 	case "density":
 		var ms []Measure
 		for _, k := range densityK {
@@ -74,12 +78,25 @@ func jobWork(job string) []string {
 
 // cpuJob is a fixed CPU-bound job: stress-ng's when the bundle has it.
 func cpuJob(b *Bundle) string {
-	for _, p := range []string{"/usr/bin/stress-ng", "/bin/stress-ng"} {
-		if b.HasFile(p) {
-			return "stress-ng --cpu 1 --cpu-ops 3000"
-		}
+	if hasTool(b, "stress-ng") {
+		return "stress-ng --cpu 1 --cpu-ops 3000"
 	}
 	return "head -c 104857600 /dev/zero | sha256sum"
+}
+
+// diskJob does random 4 KiB reads and writes, bypassing the page cache, to
+// a file on the instance's root: its disk, as the workload would use it.
+// The root must be writable (root.readonly false in the bundle).
+const diskJob = "fio --name=compare --filename=/var/tmp/compare.fio --size=64M --rw=randrw --bs=4k --direct=1 --ioengine=psync --unlink=1"
+
+// networkJob pushes 2 GiB through TCP on the instance's loopback: the cost
+// of its kernel's network stack, not of a NIC (a container and a guest have
+// different host-side plumbing, which this leaves out).
+const networkJob = "iperf3 -s -1 -D && sleep 0.5 && iperf3 -c 127.0.0.1 -n 2G"
+
+// hasTool reports whether the bundle's rootfs has a program in /usr/bin or /bin.
+func hasTool(b *Bundle, name string) bool {
+	return b.HasFile("/usr/bin/"+name) || b.HasFile("/bin/"+name)
 }
 
 // syscallJob makes a million system calls that do almost nothing: a
