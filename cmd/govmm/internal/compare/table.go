@@ -29,10 +29,11 @@ func Cell(s Summary, ok bool) string {
 	if !ok {
 		return "—"
 	}
-	if s.N == 1 || s.Min == s.Max {
+	lo, hi := num(s.Min), num(s.Max)
+	if lo == hi { // one run, or a spread below the digits shown
 		return num(s.Median)
 	}
-	return fmt.Sprintf("%s (%s–%s)", num(s.Median), num(s.Min), num(s.Max))
+	return fmt.Sprintf("%s (%s–%s)", num(s.Median), lo, hi)
 }
 
 // RatioCell is "1.23×" or "—".
