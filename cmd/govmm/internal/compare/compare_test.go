@@ -132,7 +132,7 @@ func TestCgroupPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"memory": "/process_api/5c1085bbc7ad01d7227226e625c1244d/cg1", "cpuacct": "/cg1",
+		"memory": "/machine/5c1085bbc7ad/cg1", "cpuacct": "/cg1",
 		"cpu": "/cg1", "": "/cg1", "name=systemd": "/cg1", "hugetlb": "/cg1",
 	}
 	for k, v := range want {
