@@ -168,6 +168,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o, stdout, stderr); err != nil {
+		if errors.Is(err, context.Canceled) {
+			err = errors.New("interrupted; the instances running were torn down")
+		}
 		fmt.Fprintln(stderr, "govmm compare:", err)
 		return 1
 	}
