@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+
+	"github.com/govmm/govmm/cmd/govmm/internal/compare"
 )
 
 // Exit statuses, documented in --help and the README.
@@ -26,10 +28,13 @@ const usage = `govmm runs a Linux kernel in a KVM microVM.
 Usage:
   govmm run --kernel BZIMAGE [--initrd FILE] [--cmdline STRING] [--memory SIZE] [--cpus N]
   govmm run --bundle DIR [--memory SIZE] [--cpus N]     run an OCI bundle's process in a microVM
-  govmm help [run]
+  govmm compare [--runtimes govmm,runc,crun] [--runs N] [--only start,memory,...] [--bundle DIR]
+  govmm help [run|compare]
   govmm version
 
-Run 'govmm run --help' for the flags of run.
+Run 'govmm run --help' for the flags of run, 'govmm compare --help' for
+compare, which runs one OCI bundle in a microVM and in containers and
+prints what the microVM costs.
 `
 
 func main() { os.Exit(dispatch(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
@@ -42,9 +47,14 @@ func dispatch(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return runCommand(args[1:], stdin, stdout, stderr)
+	case "compare":
+		return compare.Main(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		if len(args) > 1 && args[1] == "run" {
 			return runCommand([]string{"--help"}, stdin, stdout, stderr)
+		}
+		if len(args) > 1 && args[1] == "compare" {
+			return compare.Main([]string{"--help"}, stdout, stdout)
 		}
 		fmt.Fprint(stdout, usage)
 		return exitOK

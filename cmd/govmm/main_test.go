@@ -34,6 +34,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--kernel", notKernel, "--cpus", "100000"}, exitError, "cpus"},
 		{[]string{"run", "--kernel", notKernel, "--memory", "1M"}, exitError, "at least 16 MiB"},
 		{[]string{"run", "--kernel", notKernel, "--memory", "100T"}, exitError, "the host has"},
+		{[]string{"compare", "--runs", "0"}, exitUsage, "--runs 0"},
 	} {
 		var stdout, stderr bytes.Buffer
 		status := dispatch(tc.args, os.Stdin, &stdout, &stderr)
@@ -104,6 +105,7 @@ func TestHelpAndVersionSucceed(t *testing.T) {
 		{[]string{"--help"}, "govmm runs a Linux kernel"},
 		{[]string{"version"}, "govmm "},
 		{[]string{"--version"}, "govmm "},
+		{[]string{"help", "compare"}, "Usage: govmm compare"},
 	} {
 		var stdout, stderr bytes.Buffer
 		status := dispatch(tc.args, os.Stdin, &stdout, &stderr)

@@ -33,7 +33,8 @@ type Bundle struct {
 	// Unsupported lists what the spec asks that a microVM cannot honour,
 	// one line each (the caller prints each as "govmm: bundle: LINE").
 	Unsupported []string
-	// Root is the root file system's directory (root.path), absolute.
+	// Root is the root file system's directory (root.path), absolute,
+	// with links resolved.
 	Root string
 }
 

@@ -14,7 +14,7 @@ import (
 // /etc/passwd and /etc/group) and a spec that Load accepts without a line
 // of Unsupported.
 type fixture struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	root string
 	spec *specs.Spec
@@ -24,7 +24,7 @@ type fixture struct {
 	noConfig bool
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	f := &fixture{t: t, dir: dir, root: filepath.Join(dir, "rootfs")}

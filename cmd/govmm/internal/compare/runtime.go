@@ -1,0 +1,377 @@
+package compare
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// A Runtime launches one instance of a bundle and reports what it holds on
+// the host. Drivers only launch, stop and look; timing and arithmetic are
+// the measures' business.
+type Runtime interface {
+	Name() string
+	// Start launches bundle as a fresh instance named id. The workload's
+	// stdout lines arrive on the instance's Lines.
+	Start(bundle, id string) (*Instance, error)
+	// Exited blocks until the workload has exited on its own.
+	Exited(ctx context.Context, in *Instance) error
+	// Release frees what a workload that exited on its own left behind.
+	Release(in *Instance) error
+	// Teardown signals the instance and returns when all it held is gone.
+	Teardown(in *Instance) error
+	// Usage is what the instance holds on the host now.
+	Usage(in *Instance) (Usage, error)
+	// CPUSeconds is the host CPU time the instance has used so far.
+	CPUSeconds(in *Instance) (float64, error)
+}
+
+// Usage is one instance's host memory, in bytes. -1: not applicable.
+type Usage struct {
+	PSS      int64 // sum over every host process of the instance
+	Cgroup   int64 // a container's cgroup charge
+	Overhead int64 // a VMM's memory outside guest RAM
+}
+
+// Line is one line of the workload's stdout and when the host read it.
+type Line struct {
+	Text string
+	At   time.Time
+}
+
+// Instance is one launched workload.
+type Instance struct {
+	ID       string
+	Bundle   string
+	Launched time.Time
+	Lines    <-chan Line // closed at EOF: every writer has gone
+
+	cmd     *exec.Cmd
+	errLog  *os.File
+	done    chan struct{} // closed when cmd has been waited for
+	waitErr error
+	eof     chan struct{}
+	cgroup  *Cgroup // a container's, found once
+}
+
+// launch starts argv with stdout on a pipe read line by line. The pipe's
+// write end goes to the child as is (not through a copying goroutine), so a
+// runtime that hands it on to the workload and exits (runc run --detach)
+// leaves the workload writing to it.
+func launch(id, bundle string, argv []string) (*Instance, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	errLog, err := os.CreateTemp("", "compare-stderr-")
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	os.Remove(errLog.Name())
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout = w
+	cmd.Stderr = errLog
+	cmd.Dir = bundle
+	lines := make(chan Line, 64)
+	in := &Instance{ID: id, Bundle: bundle, Lines: lines, cmd: cmd, errLog: errLog,
+		done: make(chan struct{}), eof: make(chan struct{})}
+	in.Launched = time.Now()
+	if err := cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		errLog.Close()
+		return nil, err
+	}
+	w.Close()
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lines <- Line{Text: sc.Text(), At: time.Now()}
+		}
+		r.Close()
+		close(lines)
+		close(in.eof)
+	}()
+	go func() {
+		in.waitErr = cmd.Wait()
+		close(in.done)
+	}()
+	return in, nil
+}
+
+// Stderr is what the runtime wrote to its standard error, for messages.
+func (in *Instance) Stderr() string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/self/fd/%d", in.errLog.Fd()))
+	s := strings.TrimSpace(string(b))
+	if len(s) > 2000 {
+		s = "..." + s[len(s)-2000:]
+	}
+	return s
+}
+
+func (in *Instance) close() { in.errLog.Close() }
+
+// WaitLine returns the first line equal to want, or an error when the
+// output ends first or ctx expires.
+func (in *Instance) WaitLine(ctx context.Context, want string) (Line, error) {
+	for {
+		select {
+		case l, ok := <-in.Lines:
+			if !ok {
+				return Line{}, fmt.Errorf("%s: output ended before %q%s", in.ID, want, in.stderrNote())
+			}
+			switch strings.TrimSpace(l.Text) {
+			case want:
+				return l, nil
+			case "failed": // the job's exit status was not 0
+				return Line{}, fmt.Errorf("%s: the job failed%s", in.ID, in.stderrNote())
+			}
+		case <-ctx.Done():
+			return Line{}, fmt.Errorf("%s: no %q: %w%s", in.ID, want, ctx.Err(), in.stderrNote())
+		}
+	}
+}
+
+func (in *Instance) stderrNote() string {
+	if s := in.Stderr(); s != "" {
+		return "; its stderr: " + s
+	}
+	return ""
+}
+
+// drain discards the rest of the output until EOF.
+func (in *Instance) drain(ctx context.Context) error {
+	for {
+		select {
+		case _, ok := <-in.Lines:
+			if !ok {
+				return nil
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("%s: output still open: %w", in.ID, ctx.Err())
+		}
+	}
+}
+
+func (in *Instance) wait(ctx context.Context) error {
+	select {
+	case <-in.done:
+		return in.waitErr
+	case <-ctx.Done():
+		return fmt.Errorf("%s: still running: %w", in.ID, ctx.Err())
+	}
+}
+
+// OCI drives runc, crun or any runtime with runc's command line. Instances
+// run detached (run --detach): the runtime exits once the container runs,
+// the container writes straight into the pipe, and nothing of the runtime
+// stays on the host to blur the memory figures.
+type OCI struct {
+	name string
+	path string
+}
+
+// NewOCI finds the runtime's binary by name or path.
+func NewOCI(name string) (*OCI, error) {
+	p, err := exec.LookPath(name)
+	if err != nil {
+		base := filepath.Base(name)
+		return nil, fmt.Errorf("runtime %s is not installed (%v): apt-get install %s", name, err, base)
+	}
+	return &OCI{name: filepath.Base(name), path: p}, nil
+}
+
+func (o *OCI) Name() string { return o.name }
+
+func (o *OCI) Start(bundle, id string) (*Instance, error) {
+	return launch(id, bundle, []string{o.path, "run", "--detach", "--bundle", bundle, id})
+}
+
+// started waits for `run --detach` to return: the container exists.
+func (o *OCI) started(ctx context.Context, in *Instance) error {
+	if err := in.wait(ctx); err != nil {
+		return fmt.Errorf("%s run %s: %v%s", o.name, in.ID, err, in.stderrNote())
+	}
+	return nil
+}
+
+func (o *OCI) Exited(ctx context.Context, in *Instance) error {
+	if err := o.started(ctx, in); err != nil {
+		return err
+	}
+	// The container held the pipe's only write end left.
+	return in.drain(ctx)
+}
+
+// Teardown: SIGKILL, then delete (--force: the dead init may not have been
+// reaped yet, which the runtime would take for still running).
+func (o *OCI) Teardown(in *Instance) error {
+	defer in.close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := o.started(ctx, in); err != nil {
+		o.cmd("delete", "--force", in.ID)
+		return err
+	}
+	kerr := o.cmd("kill", in.ID, "KILL")
+	derr := o.cmd("delete", "--force", in.ID)
+	if derr != nil {
+		return derr
+	}
+	if kerr != nil && !strings.Contains(kerr.Error(), "not running") {
+		return kerr
+	}
+	return nil
+}
+
+// Release deletes a container that has exited.
+func (o *OCI) Release(in *Instance) error {
+	defer in.close()
+	return o.cmd("delete", "--force", in.ID)
+}
+
+func (o *OCI) cmd(args ...string) error {
+	out, err := exec.Command(o.path, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v: %s", o.name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// InitPID is the container's init process on the host (`state ID`).
+func (o *OCI) InitPID(id string) (int, error) {
+	out, err := exec.Command(o.path, "state", id).Output()
+	if err != nil {
+		return 0, fmt.Errorf("%s state %s: %v", o.name, id, err)
+	}
+	var st struct {
+		Pid    int    `json:"pid"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		return 0, fmt.Errorf("%s state %s: %v", o.name, id, err)
+	}
+	if st.Pid <= 0 {
+		return 0, fmt.Errorf("%s state %s: no init process (status %s)", o.name, id, st.Status)
+	}
+	return st.Pid, nil
+}
+
+func (o *OCI) cgroup(in *Instance) (Cgroup, error) {
+	if in.cgroup != nil {
+		return *in.cgroup, nil
+	}
+	pid, err := o.InitPID(in.ID)
+	if err != nil {
+		return Cgroup{}, err
+	}
+	cg, err := processCgroup(pid)
+	if err != nil {
+		return Cgroup{}, err
+	}
+	in.cgroup = &cg
+	return cg, nil
+}
+
+// Usage: the PSS of the processes in the container's cgroup, and the
+// cgroup's own charge (which also counts page cache and kernel memory).
+func (o *OCI) Usage(in *Instance) (Usage, error) {
+	cg, err := o.cgroup(in)
+	if err != nil {
+		return Usage{}, err
+	}
+	pids, err := cg.Procs()
+	if err != nil {
+		return Usage{}, err
+	}
+	u := Usage{Overhead: -1}
+	for _, pid := range pids {
+		pss, _, err := processPSS(pid)
+		if err != nil {
+			return Usage{}, err
+		}
+		u.PSS += pss
+	}
+	if u.Cgroup, err = cg.Memory(); err != nil {
+		return Usage{}, err
+	}
+	return u, nil
+}
+
+func (o *OCI) CPUSeconds(in *Instance) (float64, error) {
+	cg, err := o.cgroup(in)
+	if err != nil {
+		return 0, err
+	}
+	return cg.CPUSeconds()
+}
+
+// Govmm drives `govmm run --bundle`: one process is the whole instance, its
+// stdout is the workload's and it exits with the workload.
+type Govmm struct {
+	Path, Kernel, Initrd, Memory string
+}
+
+func (g *Govmm) Name() string { return "govmm" }
+
+func (g *Govmm) Start(bundle, id string) (*Instance, error) {
+	return launch(id, bundle, []string{g.Path, "run", "--bundle", bundle,
+		"--kernel", g.Kernel, "--initrd", g.Initrd, "--memory", g.Memory})
+}
+
+func (g *Govmm) Exited(ctx context.Context, in *Instance) error {
+	if err := in.wait(ctx); err != nil {
+		return fmt.Errorf("govmm: %v%s", err, in.stderrNote())
+	}
+	return in.drain(ctx)
+}
+
+func (g *Govmm) Release(in *Instance) error { in.close(); return nil }
+
+// Teardown: SIGTERM, then govmm's exit (its VM, memory and devices go with
+// it). A stop from the host is govmm's exit status 5.
+func (g *Govmm) Teardown(in *Instance) error {
+	defer in.close()
+	in.cmd.Process.Signal(syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := in.wait(ctx)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 5 {
+		err = nil
+	}
+	if err != nil {
+		in.cmd.Process.Kill()
+		return fmt.Errorf("govmm teardown: %v%s", err, in.stderrNote())
+	}
+	return nil
+}
+
+// Usage: govmm's PSS (the guest RAM it has touched included) and its Rss
+// outside the guest RAM mapping.
+func (g *Govmm) Usage(in *Instance) (Usage, error) {
+	pid := in.cmd.Process.Pid
+	pss, _, err := processPSS(pid)
+	if err != nil {
+		return Usage{}, err
+	}
+	o, err := processOverhead(pid)
+	if err != nil {
+		return Usage{}, err
+	}
+	return Usage{PSS: pss, Cgroup: -1, Overhead: o}, nil
+}
+
+func (g *Govmm) CPUSeconds(in *Instance) (float64, error) {
+	return processCPUSeconds(in.cmd.Process.Pid)
+}
