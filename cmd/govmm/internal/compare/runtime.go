@@ -339,7 +339,8 @@ func (g *Govmm) Exited(ctx context.Context, in *Instance) error {
 func (g *Govmm) Release(in *Instance) error { in.close(); return nil }
 
 // Teardown: SIGTERM, then govmm's exit (its VM, memory and devices go with
-// it). A stop from the host is govmm's exit status 5.
+// it). govmm passes the signal to the process, which dies of it: govmm's
+// status is then 128+15, as runc run's would be.
 func (g *Govmm) Teardown(in *Instance) error {
 	defer in.close()
 	in.cmd.Process.Signal(syscall.SIGTERM)
@@ -347,7 +348,7 @@ func (g *Govmm) Teardown(in *Instance) error {
 	defer cancel()
 	err := in.wait(ctx)
 	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == 5 {
+	if errors.As(err, &ee) && ee.ExitCode() == 128+int(syscall.SIGTERM) {
 		err = nil
 	}
 	if err != nil {
