@@ -1,0 +1,140 @@
+package boot
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"image"
+	_ "image/png" // decodes the chart
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// busyboxBundle is an OCI bundle whose root file system is Debian's static
+// busybox and its applets: enough for the shell jobs of govmm compare.
+func busyboxBundle(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	root := filepath.Join(dir, "rootfs")
+	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp", "etc"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatalf("busybox-static (make test installs it): %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"sh", "echo", "sleep", "true", "cat", "head", "sha256sum", "dd", "seq"} {
+		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := runcSpec()
+	proc := spec["process"].(map[string]any)
+	proc["terminal"] = false
+	proc["args"] = []string{"sh", "-c", "echo ready"}
+	b, err := json.MarshalIndent(spec, "", "\t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// compareReport is the part of compare.json the test reads.
+type compareReport struct {
+	Runtimes []string `json:"runtimes"`
+	Rows     []struct {
+		Key     string                `json:"key"`
+		Unit    string                `json:"unit"`
+		Samples map[string][]*float64 `json:"samples"`
+	} `json:"rows"`
+}
+
+// TestCompareStartAndMemory runs `govmm compare --runs 1 --only
+// start,memory` with govmm and runc, as a user would, and checks what it
+// leaves: a table with both runtimes and the ratio, JSON whose start and
+// memory figures are numbers, and a chart in SVG and PNG.
+func TestCompareStartAndMemory(t *testing.T) {
+	e := testEnv(t)
+	if _, err := exec.LookPath("runc"); err != nil {
+		t.Fatalf("runc is not installed (make test installs it): %v", err)
+	}
+	bundle := busyboxBundle(t)
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.bin, "compare", "--runs", "1", "--only", "start,memory", "--runtimes", "govmm,runc",
+		"--bundle", bundle, "--kernel", e.kernel, "--initrd", e.initrd, "--out", out)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := runOrDiagnose(t, ctx, cmd); err != nil {
+		t.Fatalf("govmm compare: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	table := stdout.String()
+	t.Logf("govmm compare:\n%s", table)
+	for _, want := range []string{"govmm", "runc", "govmm/runc", "launch → first stdout line", "PSS"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the table has no %q", want)
+		}
+	}
+
+	b, err := os.ReadFile(filepath.Join(out, "compare.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep compareReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("compare.json does not parse: %v", err)
+	}
+	figures := map[string]bool{}
+	for _, r := range rep.Rows {
+		for rt, ss := range r.Samples {
+			for _, s := range ss {
+				if s != nil && !math.IsNaN(*s) {
+					figures[r.Key+" "+rt] = true
+				}
+			}
+		}
+	}
+	for _, want := range []string{"start.ready govmm", "start.ready runc", "start.exit govmm", "start.exit runc",
+		"memory.pss govmm", "memory.pss runc", "memory.overhead govmm"} {
+		if !figures[want] {
+			t.Errorf("compare.json has no figure for %s", want)
+		}
+	}
+
+	svg, err := os.ReadFile(filepath.Join(out, "compare.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root struct{ XMLName xml.Name }
+	if err := xml.Unmarshal(svg, &root); err != nil || root.XMLName.Local != "svg" {
+		t.Errorf("compare.svg is not an SVG document: root %q, %v", root.XMLName.Local, err)
+	}
+	f, err := os.Open(filepath.Join(out, "compare.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, format, err := image.Decode(f)
+	if err != nil || format != "png" || img.Bounds().Dx() < 100 {
+		t.Errorf("compare.png: format %q, %v", format, err)
+	}
+	csv, err := os.ReadFile(filepath.Join(out, "compare.csv"))
+	if err != nil || !strings.Contains(string(csv), "start.ready") {
+		t.Errorf("compare.csv: %v\n%s", err, csv)
+	}
+}
