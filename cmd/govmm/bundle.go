@@ -146,14 +146,18 @@ func runBundle(f *runFlags, stdin *os.File, stdout, stderr io.Writer) int {
 	var s *session
 	var saved *term.State
 	feed := func() {
+		var sent int64
 		if tty {
 			// Ctrl-A x still stops the VM; everything else, Ctrl-C
 			// included, goes to the process's terminal.
-			forwardEscaped(stdin, stderr, func(p []byte) { stdinFeed.Write(p) }, func() { cancel(errors.New("Ctrl-A x typed")) }) //nolint:errcheck // the pipe fails only once the VM is gone
+			forwardEscaped(stdin, stderr, func(p []byte) {
+				n, _ := stdinFeed.Write(p) // fails only once the VM is gone
+				sent += int64(n)
+			}, func() { cancel(errors.New("Ctrl-A x typed")) })
 		} else {
-			io.Copy(stdinFeed, stdin) //nolint:errcheck // a read error ends input like EOF
+			sent, _ = io.Copy(stdinFeed, stdin) // a read error ends input like EOF
 		}
-		s.stdinDone()
+		s.stdinDone(sent)
 	}
 	s = newSession(proc, controlFeed, controlOut, feed)
 	if tty {

@@ -122,8 +122,8 @@ func (s *session) handle(m agent.Message) {
 // signal forwards a signal to the process.
 func (s *session) signal(sig syscall.Signal) { s.send(agent.Message{Signal: int(sig)}) }
 
-// stdinDone tells the guest that standard input has ended.
-func (s *session) stdinDone() { s.send(agent.Message{StdinEOF: true}) }
+// stdinDone tells the guest that standard input has ended after n bytes.
+func (s *session) stdinDone(n int64) { s.send(agent.Message{StdinEOF: true, StdinBytes: n}) }
 
 // resize passes the terminal's new size.
 func (s *session) resize(sz agent.Size) { s.send(agent.Message{Resize: &sz}) }

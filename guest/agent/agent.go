@@ -20,7 +20,7 @@
 //	guest → host  {"ready":true}            ports open and raw
 //	host → guest  {"process":{...}}         what to run
 //	guest → host  {"started":{"pid":N}}     the process is about to exec
-//	host → guest  {"stdin_eof":true}        no more input: close the process's stdin
+//	host → guest  {"stdin_eof":true,"stdin_bytes":N}  input ends after N bytes on the stdout port
 //	host → guest  {"signal":15}             deliver a signal to the process
 //	host → guest  {"resize":{"rows":R,"cols":C}} the terminal's new size
 //	guest → host  {"exit":{"code":N}} or {"exit":{"signal":N}}
@@ -140,6 +140,10 @@ type Message struct {
 	// host → guest
 	Process  *Process `json:"process,omitempty"`
 	StdinEOF bool     `json:"stdin_eof,omitempty"`
+	// StdinBytes is how many bytes of input the host sent in all: the
+	// bytes travel on another port than this message, so the guest
+	// closes the process's stdin only once it has passed that many on.
+	StdinBytes int64 `json:"stdin_bytes,omitempty"`
 	Signal   int      `json:"signal,omitempty"`
 	Resize   *Size    `json:"resize,omitempty"`
 }

@@ -17,7 +17,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 			AdditionalGids: []uint32{5, 6}, Umask: &umask, Hostname: "box", Rlimits: []Rlimit{{"RLIMIT_NOFILE", 1024, 1024}},
 			RootDevice: "/dev/vda", Mounts: []Mount{{"/proc", "proc", "proc", nil}}}},
 		{Started: &Started{PID: 7}},
-		{StdinEOF: true},
+		{StdinEOF: true, StdinBytes: 1 << 20},
 		{Signal: 15},
 		{Resize: &Size{Rows: 24, Cols: 80}},
 		{Exit: &Exit{Code: 3}},

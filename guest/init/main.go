@@ -5,6 +5,9 @@
 // command line (see parseCheck), then ends the guest as govmm.exit= says:
 // poweroff (default), reboot, panic, shell or hang.
 //
+// With govmm.agent= on the command line it runs a container's process
+// instead (govmm run --bundle; container.go).
+//
 // Started from the initramfs with root= on the command line, it first loads
 // the modules, mounts that device and runs the init found there (root.go).
 package main
@@ -17,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/govmm/govmm/guest/agent"
 	"github.com/govmm/govmm/guest/report"
 )
 
@@ -24,6 +28,9 @@ func main() {
 	mountAll()
 	cmdline := readTrimmed("/proc/cmdline")
 	params := parseCmdline(cmdline)
+	if ports, ok := params[agent.Param]; ok {
+		runAgent(ports) // govmm run --bundle: one container's process
+	}
 	if dev, ok := rootRequest(params); ok {
 		loadModules() // the root's init reports them
 		fmt.Println(switchRoot(dev, params).Line())

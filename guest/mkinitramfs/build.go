@@ -28,6 +28,8 @@ var virtioModules = []string{
 	"virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci",
 	"virtio_blk", "failover", "net_failover", "virtio_net", "virtio_console", "virtio-rng",
 	"vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
+	// a container's writable root (govmm run --bundle)
+	"overlay",
 }
 
 // build writes the image as a gzipped cpio archive (o.out) or as a
