@@ -252,6 +252,10 @@ func (o *OCI) cmd(args ...string) error {
 func (o *OCI) InitPID(id string) (int, error) {
 	out, err := exec.Command(o.path, "state", id).Output()
 	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && len(ee.Stderr) > 0 {
+			return 0, fmt.Errorf("%s state %s: %v: %s", o.name, id, err, strings.TrimSpace(string(ee.Stderr)))
+		}
 		return 0, fmt.Errorf("%s state %s: %v", o.name, id, err)
 	}
 	var st struct {
@@ -270,6 +274,14 @@ func (o *OCI) InitPID(id string) (int, error) {
 func (o *OCI) cgroup(in *Instance) (Cgroup, error) {
 	if in.cgroup != nil {
 		return *in.cgroup, nil
+	}
+	// crun writes the container's state only after its process runs: a
+	// container that has printed "ready" may have no state yet until
+	// `run --detach` returns.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := o.started(ctx, in); err != nil {
+		return Cgroup{}, err
 	}
 	pid, err := o.InitPID(in.ID)
 	if err != nil {
