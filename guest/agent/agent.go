@@ -144,8 +144,8 @@ type Message struct {
 	// bytes travel on another port than this message, so the guest
 	// closes the process's stdin only once it has passed that many on.
 	StdinBytes int64 `json:"stdin_bytes,omitempty"`
-	Signal   int      `json:"signal,omitempty"`
-	Resize   *Size    `json:"resize,omitempty"`
+	Signal     int   `json:"signal,omitempty"`
+	Resize     *Size `json:"resize,omitempty"`
 }
 
 // MaxLine bounds one message: a peer that sends more without a newline is
