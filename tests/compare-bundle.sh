@@ -29,6 +29,7 @@ sudo=
 parent=$(dirname "$dir")
 mkdir -p "$parent"
 tmp=$(mktemp -d "$dir.tmp.XXXXXX")
+chmod 755 "$tmp"
 trap '$sudo rm -rf "$tmp"' EXIT
 echo "== building the compare bundle from $mirror (a few minutes)"
 $sudo env SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH mmdebstrap --quiet --variant=minbase \
