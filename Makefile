@@ -21,11 +21,15 @@ GO ?= $(GO_LINK)
 # network boot tests make their taps with iproute2's ip); what the unit
 # tests add (iasl checks the ACPI tables); what the nested-KVM sandbox's
 # QEMU (built for bookworm, unpacked from bookworm-backports) links against
-# and the benchmark runs, which bookworm's QEMU brings.
+# and the benchmark runs, which bookworm's QEMU brings; the container
+# runtimes govmm compare measures against and the bundle boot tests run
+# (bookworm's runc 1.1 and crun 1.8); what builds the compare bundle.
 APT_GO_PACKAGES := ca-certificates
 APT_PACKAGES := $(APT_GO_PACKAGES) busybox-static cpio e2fsprogs xz-utils zstd gcc libc6-dev procps iproute2
 APT_UNIT_PACKAGES := acpica-tools
 APT_QEMU_PACKAGES := qemu-system-x86
+APT_CONTAINER_PACKAGES := runc crun
+APT_BUNDLE_PACKAGES := mmdebstrap
 GUEST_TREE := $(CACHE)/kernel-cloud
 SANDBOX_TREE := $(CACHE)/kernel-std
 # The sandbox's own QEMU, from bookworm-backports (tests/fetch-qemu.sh says why).
@@ -44,6 +48,12 @@ ROOTFS := $(CACHE)/guest/rootfs.ext4
 ROOTFS_DIR := $(CACHE)/guest/rootfs.d
 ROOTFS_SIZE ?= 64M
 MKE2FS ?= /sbin/mke2fs
+# The OCI bundle govmm compare runs under govmm, QEMU, runc and crun: a
+# minimal Debian bookworm with fio, iperf3 and stress-ng
+# (tests/compare-bundle.sh). Its config.json runs `echo ready`; govmm compare
+# sets each measure's command itself. The tables go to COMPARE_OUT.
+COMPARE_BUNDLE := $(CACHE)/compare-bundle
+COMPARE_OUT ?= compare-out/
 GUEST_SOURCES := $(shell find guest -name '*.go') go.mod go.sum
 
 # govmm is built static (pflag pulls in net, which would otherwise map libc
@@ -80,7 +90,7 @@ BOOT_ENV := GOVMM_BIN=$(CURDIR)/bin/govmm GOVMM_KERNEL=$(KERNEL) GOVMM_INITRD=$(
 KVMPROBE ?= bin/kvmprobe
 ON_KVM = { [ "$$GOVMM_SANDBOX" != 1 ] && $(KVMPROBE); }
 
-.PHONY: all deps deps-go deps-unit deps-qemu go kernel sandbox-kernel sandbox-qemu sandbox-if-needed initramfs rootfs build unit fuzz-smoke boot-test test demo bench fuzz clean distclean
+.PHONY: all deps deps-go deps-unit deps-qemu deps-containers deps-bundle go kernel sandbox-kernel sandbox-qemu sandbox-if-needed initramfs rootfs compare-bundle build unit fuzz-smoke boot-test test demo bench compare fuzz clean distclean
 
 all: build
 
@@ -102,6 +112,10 @@ deps-unit:
 	$(call apt-install,$(APT_UNIT_PACKAGES))
 deps-qemu:
 	$(call apt-install,$(APT_QEMU_PACKAGES))
+deps-containers:
+	$(call apt-install,$(APT_CONTAINER_PACKAGES))
+deps-bundle:
+	$(call apt-install,$(APT_BUNDLE_PACKAGES))
 
 # Every target that runs $(GO) has `| go`.
 go: | deps-go
@@ -147,6 +161,13 @@ $(ROOTFS): $(GUEST_TREE)/.package $(GUEST_INIT) $(GUEST_SOURCES) | deps go
 
 rootfs: $(ROOTFS)
 
+# The script keeps a bundle its own content built (its .stamp) and swaps a
+# new one in whole; `runc spec` writes config.json.
+$(COMPARE_BUNDLE)/.stamp: tests/compare-bundle.sh | deps deps-bundle deps-containers
+	tests/compare-bundle.sh $(COMPARE_BUNDLE)
+
+compare-bundle: $(COMPARE_BUNDLE)/.stamp
+
 build: | go
 	@mkdir -p bin
 	CGO_ENABLED=0 $(GO) build -ldflags "$(GOVMM_LDFLAGS)" -o bin/govmm ./cmd/govmm
@@ -180,7 +201,7 @@ fuzz: | go
 # most) from what GOVMM_BOOT_STATE recorded; 45 minutes bound it all. Only
 # there is a failed boot test rerun; the FLAKY summary comes last, printed
 # here on the host (tests/flaky-summary.sh).
-boot-test: build kernel initramfs rootfs sandbox-if-needed
+boot-test: build kernel initramfs rootfs sandbox-if-needed deps-containers
 	@state=$$(mktemp -d -t govmm-boot-state.XXXXXX); \
 	if $(ON_KVM); then \
 		echo "== boot tests on this machine's /dev/kvm"; \
@@ -225,9 +246,22 @@ bench: build kernel initramfs sandbox-if-needed deps-qemu
 		$(SANDBOX) -timeout 90m -- bin/bench -runs $(BENCH_RUNS) -io-runs $(BENCH_IO_RUNS) -exit-detail -govmm bin/govmm -kernel $(KERNEL) -initrd $(INITRD); \
 	fi
 
+# The same bundle under govmm, QEMU, runc and crun: start-up, memory, density,
+# CPU, syscalls, disk and network (cmd/govmm/internal/compare). In the
+# sandbox all four run inside it, runc and crun on its cgroup2.
+compare: build kernel initramfs compare-bundle sandbox-if-needed deps-containers deps-qemu
+	@args="compare --bundle $(COMPARE_BUNDLE) --kernel $(KERNEL) --initrd $(INITRD) --out $(COMPARE_OUT)"; \
+	if $(ON_KVM) >/dev/null; then \
+		echo "== compare on this machine's /dev/kvm: govmm, QEMU, runc and crun here"; \
+		bin/govmm $$args; \
+	else \
+		echo "== compare inside the nested-KVM sandbox: govmm, QEMU, runc and crun all in it; compare ratios, not absolute times"; \
+		$(SANDBOX) -timeout 90m -- bin/govmm $$args; \
+	fi
+
 clean:
 	rm -rf bin
 
 # Also forget the cached kernels, QEMU, images and sandbox (not the .deb files).
 distclean: clean
-	rm -rf $(GUEST_TREE) $(SANDBOX_TREE) $(SANDBOX_QEMU) $(CACHE)/guest $(CACHE)/sandbox $(CACHE)/go-bootstrap $(CACHE)/backports-apt
+	rm -rf $(GUEST_TREE) $(SANDBOX_TREE) $(SANDBOX_QEMU) $(CACHE)/guest $(CACHE)/sandbox $(CACHE)/go-bootstrap $(CACHE)/backports-apt $(COMPARE_BUNDLE)

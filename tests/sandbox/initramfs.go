@@ -24,6 +24,9 @@ var modules = []string{
 	"irqbypass", "ccp", "kvm", "kvm-amd",
 	// taps for network tests
 	"tun",
+	// container runtimes (runc, crun) run in the sandbox: overlay root
+	// file systems, and veth pairs on a bridge for container networks
+	"overlay", "veth", "llc", "stp", "bridge",
 }
 
 // diskModules are loaded too when the sandbox has a disk (-disk): its

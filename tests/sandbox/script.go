@@ -28,6 +28,16 @@ fi
 mount --rbind /dev /host/dev
 mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
+# cgroup v2 for the container runtimes (runc, crun) run in the sandbox, with
+# every controller the kernel offers enabled for the root's children: they
+# put each container in a child and limit and measure it there.
+if mount -t cgroup2 cgroup2 /host/sys/fs/cgroup; then
+	for c in $(cat /host/sys/fs/cgroup/cgroup.controllers); do
+		echo +$c > /host/sys/fs/cgroup/cgroup.subtree_control || echo "sandbox: could not enable the cgroup controller $c" >/dev/console
+	done
+else
+	echo "sandbox: could not mount cgroup2: no container runtimes in the sandbox" >/dev/console
+fi
 mkdir -p /host/dev/pts
 mount -t devpts devpts /host/dev/pts 2>/dev/null
 # Scratch space in the sandbox's RAM: the host's /tmp over 9p is slow and
