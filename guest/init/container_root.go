@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -218,7 +219,12 @@ func homeOf(uid uint32) string {
 		return "/"
 	}
 	defer f.Close()
-	s := bufio.NewScanner(f)
+	return homeIn(f, uid)
+}
+
+// homeIn reads the uid's home from a passwd file.
+func homeIn(passwd io.Reader, uid uint32) string {
+	s := bufio.NewScanner(passwd)
 	for s.Scan() {
 		// name:password:uid:gid:gecos:home:shell
 		fields := strings.Split(s.Text(), ":")
