@@ -130,12 +130,15 @@ type containerRun struct {
 	control, stdio, stderr *os.File
 	proc                   agent.Process
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	pty     *os.File // the terminal's master with Terminal
-	stdinW  *os.File // the process's stdin without Terminal
-	passed  int64    // bytes of input passed to the process
-	inTotal int64    // how many the host sent; -1 until it says
+	mu  sync.Mutex
+	cmd *exec.Cmd
+	pty *os.File // the terminal's master with Terminal
+	// ptySlave is the terminal's slave when it was opened in the guest's
+	// own devpts (guestPTY) before the switch to the container's root.
+	ptySlave *os.File
+	stdinW   *os.File // the process's stdin without Terminal
+	passed   int64    // bytes of input passed to the process
+	inTotal  int64    // how many the host sent; -1 until it says
 }
 
 func (c *containerRun) fail(stage string, err error) {
@@ -171,6 +174,13 @@ func (c *containerRun) run() {
 		}
 	}
 	c.inTotal = -1
+	if c.proc.Terminal && !mountsDevpts(c.proc.Mounts) {
+		m, s, err := guestPTY(c.proc.ConsoleSize)
+		if err != nil {
+			c.fail("terminal", err)
+		}
+		c.pty, c.ptySlave = m, s
+	}
 	if err := enterContainerRoot(c.proc); err != nil {
 		c.fail("mount", err)
 	}
@@ -230,9 +240,11 @@ func (c *containerRun) start() error {
 	}
 	var childEnds []*os.File
 	if p.Terminal {
-		master, slave, err := openPTY(p.ConsoleSize)
-		if err != nil {
-			return fmt.Errorf("terminal: %w", err)
+		master, slave := c.pty, c.ptySlave
+		if slave == nil {
+			if master, slave, err = openPTY("/dev/ptmx", "/dev/pts", p.ConsoleSize); err != nil {
+				return fmt.Errorf("terminal: %w", err)
+			}
 		}
 		c.pty = master
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave

@@ -235,9 +235,34 @@ func homeIn(passwd io.Reader, uid uint32) string {
 	return "/"
 }
 
-// openPTY opens a pseudo-terminal pair in the container's devpts.
-func openPTY(size *agent.Size) (master, slave *os.File, err error) {
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+// mountsDevpts tells whether the spec gives the container a devpts of its
+// own at /dev/pts, where its terminal belongs.
+func mountsDevpts(mounts []agent.Mount) bool {
+	for _, m := range mounts {
+		if m.Type == "devpts" && filepath.Clean(m.Destination) == "/dev/pts" {
+			return true
+		}
+	}
+	return false
+}
+
+// guestPTY opens a terminal in a devpts instance of the guest's, for a
+// spec that mounts none: the process reaches the slave only through its
+// descriptors, as under a runtime's console socket.
+func guestPTY(size *agent.Size) (master, slave *os.File, err error) {
+	if err := os.MkdirAll("/dev/pts", 0o755); err != nil {
+		return nil, nil, err
+	}
+	if err := unix.Mount("devpts", "/dev/pts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+		return nil, nil, fmt.Errorf("mount devpts: %w", err)
+	}
+	return openPTY("/dev/pts/ptmx", "/dev/pts", size)
+}
+
+// openPTY opens a pseudo-terminal pair through ptmx, a devpts's
+// multiplexer, whose slaves are in pts.
+func openPTY(ptmx, pts string, size *agent.Size) (master, slave *os.File, err error) {
+	m, err := os.OpenFile(ptmx, os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -251,7 +276,7 @@ func openPTY(size *agent.Size) (master, slave *os.File, err error) {
 		m.Close()
 		return nil, nil, fmt.Errorf("pty number: %w", err)
 	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	s, err := os.OpenFile(filepath.Join(pts, strconv.Itoa(n)), os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		m.Close()
 		return nil, nil, err

@@ -195,3 +195,36 @@ func readAllWithin(r *os.File, d time.Duration) ([]byte, error) {
 		return nil, errors.New("stdin did not end: the count was not honoured")
 	}
 }
+
+func TestMountsDevpts(t *testing.T) {
+	runcSpec := []agent.Mount{{Destination: "/proc", Type: "proc"}, {Destination: "/dev/pts/", Type: "devpts"}}
+	if !mountsDevpts(runcSpec) {
+		t.Error("runc spec's devpts at /dev/pts/ not seen")
+	}
+	if mountsDevpts([]agent.Mount{{Destination: "/dev/pts", Type: "tmpfs"}, {Destination: "/pts", Type: "devpts"}}) {
+		t.Error("a devpts elsewhere or a tmpfs at /dev/pts counted as the terminal's devpts")
+	}
+}
+
+// A pair from openPTY passes bytes from the slave to the master and has
+// the console size asked for.
+func TestOpenPTY(t *testing.T) {
+	m, s, err := openPTY("/dev/ptmx", "/dev/pts", &agent.Size{Rows: 40, Cols: 132})
+	if err != nil {
+		t.Fatalf("openPTY: %v (the test needs the host's /dev/ptmx and /dev/pts)", err)
+	}
+	defer m.Close()
+	defer s.Close()
+	ws, err := unix.IoctlGetWinsize(int(s.Fd()), unix.TIOCGWINSZ)
+	if err != nil || ws.Row != 40 || ws.Col != 132 {
+		t.Errorf("slave's size = %+v, %v; want 40x132", ws, err)
+	}
+	if _, err := s.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	n, err := m.Read(buf)
+	if err != nil || string(buf[:n]) != "hi" {
+		t.Errorf("master read %q, %v; want \"hi\"", buf[:n], err)
+	}
+}
