@@ -16,6 +16,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -277,24 +278,37 @@ func TestBundleSeesWhatRuncShows(t *testing.T) {
 	}
 }
 
-// TestBundleExitStatuses: govmm's status is the process's, 128+N for a
-// signal, as runc's is.
+// TestBundleExitStatuses: govmm's status is the process's, as runc's is,
+// and 128+N when signal N ended it. Under runc the process is PID 1 of its
+// PID namespace, which no signal it sends itself can kill, so the signal
+// cases run under govmm alone (where init is PID 1 and the process its
+// child): the process killing itself, and SIGTERM sent to govmm reaching
+// it.
 func TestBundleExitStatuses(t *testing.T) {
 	e := testEnv(t)
-	for _, tc := range []struct {
-		args []string
-		want int
-	}{
-		{[]string{"exit", "3"}, 3},
-		{[]string{"kill", "15"}, 128 + 15},
-	} {
-		bundle := probeBundle(t, tc.args...)
-		for _, rt := range []string{"govmm", "runc"} {
-			r := runContainer(t, e, rt, bundle, nil)
-			if r.status != tc.want {
-				t.Errorf("%s %v: status %d, want %d\nstderr:\n%s", rt, tc.args, r.status, tc.want, r.stderr)
-			}
+	bundle := probeBundle(t, "exit", "3")
+	for _, rt := range []string{"govmm", "runc"} {
+		if r := runContainer(t, e, rt, bundle, nil); r.status != 3 {
+			t.Errorf("%s exit 3: status %d, want 3\nstderr:\n%s", rt, r.status, r.stderr)
 		}
+	}
+	if r := runContainer(t, e, "govmm", probeBundle(t, "kill", "9"), nil); r.status != 128+9 {
+		t.Errorf("govmm, process killed by SIGKILL: status %d, want %d\nstderr:\n%s", r.status, 128+9, r.stderr)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	c := startGovmm(t, ctx, e, "--bundle", probeBundle(t, "wait"), "--kernel", e.kernel, "--initrd", e.initrd, "--memory", "256M")
+	if !c.lines.Scan() || c.lines.Text() != "waiting" {
+		c.cmd.Process.Kill()
+		c.cmd.Wait()
+		t.Fatalf("no \"waiting\" from the process: %q %v\nstderr:\n%s", c.lines.Text(), c.lines.Err(), c.stderr)
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	err := c.cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 128+15 {
+		t.Errorf("SIGTERM to govmm: %v, want status %d (the process killed by the signal it was passed)\nstderr:\n%s", err, 128+15, c.stderr)
 	}
 }
 

@@ -7,6 +7,7 @@
 //	bundleprobe report        print a Report as one JSON line on stdout
 //	bundleprobe exit N        exit with status N
 //	bundleprobe kill SIG      kill itself with signal number SIG
+//	bundleprobe wait          print "waiting", then wait for a signal
 //	bundleprobe stdio N SEED  read stdin to its end, write N bytes of
 //	                          pattern SEED to stdout and of SEED+1 to
 //	                          stderr, then "stdin-sha256 HEX" on stdout
@@ -24,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/govmm/govmm/guest/pattern"
 )
@@ -62,6 +64,11 @@ func main() {
 	case "kill":
 		syscall.Kill(os.Getpid(), syscall.Signal(atoi(arg(2)))) //nolint:errcheck // the next line says if it failed
 		select {}
+	case "wait":
+		fmt.Println("waiting")
+		for {
+			time.Sleep(time.Hour)
+		}
 	case "stdio":
 		stdio(uint64(atoi(arg(2))), uint64(atoi(arg(3))))
 	default:
