@@ -79,7 +79,9 @@ func jobWork(job string) []string {
 // cpuJob is a fixed CPU-bound job: stress-ng's when the bundle has it.
 func cpuJob(b *Bundle) string {
 	if hasTool(b, "stress-ng") {
-		return "stress-ng --cpu 1 --cpu-ops 3000"
+		// /dev/shm: stress-ng wants a writable directory, and a bundle's root
+		// may be read-only, as runc spec makes it.
+		return "stress-ng --cpu 1 --cpu-ops 3000 --temp-path /dev/shm"
 	}
 	return "head -c 104857600 /dev/zero | sha256sum"
 }
