@@ -92,7 +92,7 @@ func ParseFlags(args []string, stderr io.Writer) (*Options, error) {
 	cache := cacheDir()
 	fs.IntVar(&o.Runs, "runs", 5, "fresh instances per measure and runtime")
 	fs.StringSliceVar(&o.Only, "only", nil, "measures to run, comma-separated: "+strings.Join(Groups, ","))
-	fs.StringSliceVar(&o.Runtimes, "runtimes", []string{"govmm", "runc", "crun"}, "runtimes to compare, comma-separated")
+	fs.StringSliceVar(&o.Runtimes, "runtimes", []string{"govmm", "qemu", "runc", "crun"}, "runtimes to compare, comma-separated")
 	fs.StringVar(&o.Bundle, "bundle", filepath.Join(cache, "compare-bundle"), "OCI bundle `DIR` (make compare-bundle builds the default)")
 	fs.StringVar(&o.Govmm, "govmm", "", "govmm binary `PATH` (default: this program)")
 	fs.StringVar(&o.QEMU, "qemu", "qemu-system-x86_64", "QEMU binary `PATH` of the qemu runtime")

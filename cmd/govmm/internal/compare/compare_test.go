@@ -410,7 +410,7 @@ func TestOptionsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Runs != 5 || strings.Join(o.Runtimes, ",") != "govmm,runc,crun" || o.Bundle != "/c/compare-bundle" ||
+	if o.Runs != 5 || strings.Join(o.Runtimes, ",") != "govmm,qemu,runc,crun" || o.Bundle != "/c/compare-bundle" ||
 		o.Memory != "256M" || o.Kernel != "/c/kernel-cloud/vmlinuz" || o.Initrd != "/c/guest/initramfs.cpio.gz" {
 		t.Errorf("defaults %+v", o)
 	}
