@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/govmm/govmm"
+	"github.com/govmm/govmm/cmd/govmm/internal/agenthost"
 	"github.com/govmm/govmm/cmd/govmm/internal/bundle"
 	"github.com/govmm/govmm/guest/agent"
 )
@@ -29,15 +30,6 @@ const (
 	exitNotExec     = 126 // the process's executable could not be run
 	exitNotFound    = 127 // the process's executable does not exist
 )
-
-// bundlePorts are the guest's names of the three agent ports: the serial
-// console stays the guest's console (a crash log), so the ports are
-// hvc0..hvc2 in Config.Ports order.
-var bundlePorts = agent.Ports{Control: "hvc0", Stdout: "hvc1", Stderr: "hvc2"}
-
-// bundleCmdline boots quietly: the serial console is only read when the
-// guest crashes, and every byte it prints costs the vCPU an exit.
-const bundleCmdline = "console=ttyS0 reboot=k,panic_warm panic=-1 quiet loglevel=3"
 
 // stopGrace is how long the process has to exit after a SIGTERM or SIGINT
 // it was sent before govmm stops the VM.
@@ -111,19 +103,20 @@ func runBundle(f *runFlags, stdin *os.File, stdout, stderr io.Writer) int {
 		return exitBundleError
 	}
 	cfg.Disks = append([]govmm.Disk{{Path: image, ReadOnly: true, Serial: "govmm-bundle-root"}}, cfg.Disks...)
-	base := bundleCmdline
+	base := agenthost.Cmdline
 	if f.cmdlineSet {
 		base = f.cfg.Cmdline
 	}
-	cfg.Cmdline = base + " " + agent.Param + "=" + bundlePorts.String()
+	// Config.Ports' order is the guest's hvc numbering.
+	cfg.Cmdline = agenthost.KernelCmdline(base)
 	crashLog := &tail{max: crashLogSize}
 	cfg.Console = crashLog
 
-	proc := b.Process
-	tty := proc.Terminal && term.IsTerminal(int(stdin.Fd()))
+	tty := b.Process.Terminal && term.IsTerminal(int(stdin.Fd()))
+	var size *agent.Size
 	if tty {
 		if w, h, err := term.GetSize(int(stdin.Fd())); err == nil {
-			proc.ConsoleSize = &agent.Size{Rows: uint16(h), Cols: uint16(w)}
+			size = &agent.Size{Rows: uint16(h), Cols: uint16(w)}
 		}
 	}
 	controlIn, controlFeed := io.Pipe()
@@ -143,7 +136,7 @@ func runBundle(f *runFlags, stdin *os.File, stdout, stderr io.Writer) int {
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	var s *session
+	var s *agenthost.Session
 	var saved *term.State
 	feed := func() {
 		var sent int64
@@ -157,9 +150,9 @@ func runBundle(f *runFlags, stdin *os.File, stdout, stderr io.Writer) int {
 		} else {
 			sent, _ = io.Copy(stdinFeed, stdin) // a read error ends input like EOF
 		}
-		s.stdinDone(sent)
+		s.StdinDone(sent)
 	}
-	s = newSession(proc, controlFeed, controlOut, feed)
+	s = agenthost.NewSession(agenthost.Process(b, size), controlFeed, controlOut, feed)
 	if tty {
 		if saved, err = term.MakeRaw(int(stdin.Fd())); err != nil {
 			fmt.Fprintf(stderr, "govmm: put the terminal in raw mode: %v\n", err)
@@ -171,7 +164,7 @@ func runBundle(f *runFlags, stdin *os.File, stdout, stderr io.Writer) int {
 		// A guest that reported the process's end but does not power
 		// off is stopped: the status is known.
 		select {
-		case <-s.ended:
+		case <-s.Ended():
 			time.Sleep(powerOffGrace)
 			cancel(errors.New("the guest did not power off after the process ended"))
 		case <-ctx.Done():
@@ -185,8 +178,8 @@ func runBundle(f *runFlags, stdin *os.File, stdout, stderr io.Writer) int {
 	// The VM is closed: no more control output will come. What the guest
 	// wrote before it powered off is in the pipe; read it to the end.
 	controlFromGuest.Close()
-	<-s.done
-	s.end()
+	<-s.Done()
+	s.End()
 	controlIn.Close()
 	stdinIn.Close()
 	return bundleStatus(s, res, runErr, crashLog, stderr)
@@ -195,7 +188,7 @@ func runBundle(f *runFlags, stdin *os.File, stdout, stderr io.Writer) int {
 // forwardSignals passes SIGINT, SIGTERM and SIGHUP to the process and
 // stops the VM stopGrace after the first; SIGWINCH passes the terminal's
 // size. The returned function stops forwarding.
-func forwardSignals(s *session, stdin *os.File, tty bool, cancel context.CancelCauseFunc) func() {
+func forwardSignals(s *agenthost.Session, stdin *os.File, tty bool, cancel context.CancelCauseFunc) func() {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGWINCH)
 	done := make(chan struct{})
@@ -206,11 +199,11 @@ func forwardSignals(s *session, stdin *os.File, tty bool, cancel context.CancelC
 			case sig := <-sigs:
 				if sig == syscall.SIGWINCH {
 					if w, h, err := term.GetSize(int(stdin.Fd())); tty && err == nil {
-						s.resize(agent.Size{Rows: uint16(h), Cols: uint16(w)})
+						s.Resize(agent.Size{Rows: uint16(h), Cols: uint16(w)})
 					}
 					continue
 				}
-				s.signal(sig.(syscall.Signal))
+				s.Signal(sig.(syscall.Signal))
 				once.Do(func() {
 					time.AfterFunc(stopGrace, func() {
 						cancel(fmt.Errorf("the process did not exit within %v of %v", stopGrace, sig))
@@ -227,8 +220,8 @@ func forwardSignals(s *session, stdin *os.File, tty bool, cancel context.CancelC
 // bundleStatus prints how the run ended and returns govmm's exit status:
 // the process's own when it ended, one of run --bundle's statuses when it
 // did not.
-func bundleStatus(s *session, res govmm.Result, runErr error, crashLog *tail, stderr io.Writer) int {
-	exit, failure, _, bad := s.outcome()
+func bundleStatus(s *agenthost.Session, res govmm.Result, runErr error, crashLog *tail, stderr io.Writer) int {
+	exit, failure, _, bad := s.Outcome()
 	switch {
 	case exit != nil && exit.Signal != 0:
 		return 128 + exit.Signal

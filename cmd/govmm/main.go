@@ -28,7 +28,7 @@ const usage = `govmm runs a Linux kernel in a KVM microVM.
 Usage:
   govmm run --kernel BZIMAGE [--initrd FILE] [--cmdline STRING] [--memory SIZE] [--cpus N]
   govmm run --bundle DIR [--memory SIZE] [--cpus N]     run an OCI bundle's process in a microVM
-  govmm compare [--runtimes govmm,runc,crun] [--runs N] [--only start,memory,...] [--bundle DIR]
+  govmm compare [--runtimes govmm,qemu,runc,crun] [--runs N] [--only start,memory,...] [--bundle DIR]
   govmm help [run|compare]
   govmm version
 

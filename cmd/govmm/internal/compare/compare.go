@@ -46,8 +46,10 @@ Measures (--only, in this order):
   network   2 GiB of TCP over the instance's loopback (iperf3): wall time;
             when the bundle has iperf3
 
-Runtimes (--runtimes): govmm (this program's run --bundle), runc, crun, or
-any runtime with runc's command line, by name or path.
+Runtimes (--runtimes): govmm (this program's run --bundle); qemu, a classic
+VM (QEMU's PC machine on KVM booting govmm's kernel, initramfs and root
+image, the process run through the same agent ports); runc, crun, or any
+runtime with runc's command line, by name or path.
 
 Must run as root: containers need namespaces and cgroups, and the memory
 figures drop the page cache (/proc/sys/vm/drop_caches).
@@ -62,6 +64,7 @@ type Options struct {
 	Runtimes []string
 	Bundle   string
 	Govmm    string
+	QEMU     string
 	Kernel   string
 	Initrd   string
 	Memory   string
@@ -89,12 +92,13 @@ func ParseFlags(args []string, stderr io.Writer) (*Options, error) {
 	cache := cacheDir()
 	fs.IntVar(&o.Runs, "runs", 5, "fresh instances per measure and runtime")
 	fs.StringSliceVar(&o.Only, "only", nil, "measures to run, comma-separated: "+strings.Join(Groups, ","))
-	fs.StringSliceVar(&o.Runtimes, "runtimes", []string{"govmm", "runc", "crun"}, "runtimes to compare, comma-separated")
+	fs.StringSliceVar(&o.Runtimes, "runtimes", []string{"govmm", "qemu", "runc", "crun"}, "runtimes to compare, comma-separated")
 	fs.StringVar(&o.Bundle, "bundle", filepath.Join(cache, "compare-bundle"), "OCI bundle `DIR` (make compare-bundle builds the default)")
 	fs.StringVar(&o.Govmm, "govmm", "", "govmm binary `PATH` (default: this program)")
-	fs.StringVar(&o.Kernel, "kernel", filepath.Join(cache, "kernel-cloud", "vmlinuz"), "kernel for govmm's instances")
-	fs.StringVar(&o.Initrd, "initrd", filepath.Join(cache, "guest", "initramfs.cpio.gz"), "initramfs for govmm's instances")
-	fs.StringVar(&o.Memory, "memory", "256M", "guest RAM of govmm's instances")
+	fs.StringVar(&o.QEMU, "qemu", "qemu-system-x86_64", "QEMU binary `PATH` of the qemu runtime")
+	fs.StringVar(&o.Kernel, "kernel", filepath.Join(cache, "kernel-cloud", "vmlinuz"), "kernel for the VMs (govmm, qemu)")
+	fs.StringVar(&o.Initrd, "initrd", filepath.Join(cache, "guest", "initramfs.cpio.gz"), "initramfs for the VMs (govmm, qemu)")
+	fs.StringVar(&o.Memory, "memory", "256M", "guest RAM of the VMs (govmm, qemu)")
 	fs.StringVar(&o.JSON, "json", "", "also write the report, raw samples included, as JSON to `FILE`")
 	fs.StringVar(&o.CSV, "csv", "", "also write the summaries as CSV to `FILE`")
 	fs.StringVar(&o.Plot, "plot", "", "also draw the medians, normalised to runc, to `FILE` (.svg or .png)")
@@ -190,21 +194,22 @@ func (o *Options) runtimes() ([]Runtime, error) {
 				}
 				g.Path = p
 			}
-			for _, f := range []struct{ flag, path, fix string }{
-				{"--govmm", g.Path, "make build"},
-				{"--kernel", g.Kernel, "make kernel"},
-				{"--initrd", g.Initrd, "make initramfs"},
-			} {
-				if _, err := os.Stat(f.path); err != nil {
-					return nil, fmt.Errorf("runtime govmm: %s %s: %v (%s, or pass %s)", f.flag, f.path, err, f.fix, f.flag)
-				}
+			if _, err := os.Stat(g.Path); err != nil {
+				return nil, fmt.Errorf("runtime govmm: --govmm %s: %v (make build, or pass --govmm)", g.Path, err)
 			}
-			if _, err := os.Stat("/dev/kvm"); err != nil {
-				return nil, fmt.Errorf("runtime govmm: %v (a microVM needs KVM; leave govmm out of --runtimes to compare containers only)", err)
+			if err := o.checkVM(name); err != nil {
+				return nil, err
 			}
 			rts = append(rts, g)
 		case "qemu":
-			return nil, fmt.Errorf("runtime qemu: not supported yet")
+			if err := o.checkVM(name); err != nil {
+				return nil, err
+			}
+			q, err := NewQEMU(o.QEMU, o.Kernel, o.Initrd, o.Memory, filepath.Join(cacheDir(), "bundles"))
+			if err != nil {
+				return nil, err
+			}
+			rts = append(rts, q)
 		default:
 			r, err := NewOCI(name)
 			if err != nil {
@@ -214,6 +219,23 @@ func (o *Options) runtimes() ([]Runtime, error) {
 		}
 	}
 	return rts, nil
+}
+
+// checkVM checks what a VM runtime needs besides its VMM: the guest's
+// kernel and initramfs, and KVM.
+func (o *Options) checkVM(name string) error {
+	for _, f := range []struct{ flag, path, fix string }{
+		{"--kernel", o.Kernel, "make kernel"},
+		{"--initrd", o.Initrd, "make initramfs"},
+	} {
+		if _, err := os.Stat(f.path); err != nil {
+			return fmt.Errorf("runtime %s: %s %s: %v (%s, or pass %s)", name, f.flag, f.path, err, f.fix, f.flag)
+		}
+	}
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		return fmt.Errorf("runtime %s: %v (a VM needs KVM; leave %s out of --runtimes to compare containers only)", name, err, name)
+	}
+	return nil
 }
 
 func (o *Options) groups() []string {

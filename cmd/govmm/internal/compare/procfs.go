@@ -60,6 +60,7 @@ func ParseSmapsRollup(r io.Reader) (pss, rss int64, err error) {
 // Mapping is one region of /proc/PID/smaps.
 type Mapping struct {
 	Start, End uint64
+	Perms      string // e.g. rw-p
 	Path       string // empty for anonymous memory
 	Rss        int64
 }
@@ -86,7 +87,7 @@ func ParseSmaps(r io.Reader) ([]Mapping, error) {
 			if err1 != nil || err2 != nil {
 				return nil, fmt.Errorf("bad mapping line %q", line)
 			}
-			m := Mapping{Start: start, End: end}
+			m := Mapping{Start: start, End: end, Perms: f[1]}
 			if len(f) >= 6 {
 				m.Path = strings.Join(f[5:], " ")
 			}
@@ -115,16 +116,17 @@ func isMapHeader(f []string) bool {
 }
 
 // VMMOverhead is the memory a VMM holds outside guest RAM: its Rss minus the
-// Rss of the guest RAM mapping, taken to be the largest anonymous mapping
-// (govmm mmaps guest RAM as one anonymous region, far larger than any heap
-// arena of its own).
+// Rss of the guest RAM mapping, taken to be the largest writable anonymous
+// mapping (govmm and QEMU mmap guest RAM as one anonymous region, far
+// larger than any heap arena of their own). Writable: the Go runtime
+// reserves larger ranges of address space, inaccessible (---p) until used.
 func VMMOverhead(maps []Mapping) (overhead, guest int64, err error) {
 	var total int64
 	var ram *Mapping
 	for i := range maps {
 		m := &maps[i]
 		total += m.Rss
-		if m.Anonymous() && (ram == nil || m.End-m.Start > ram.End-ram.Start) {
+		if m.Anonymous() && strings.HasPrefix(m.Perms, "rw") && (ram == nil || m.End-m.Start > ram.End-ram.Start) {
 			ram = m
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,12 +55,14 @@ type Instance struct {
 	Launched time.Time
 	Lines    <-chan Line // closed at EOF: every writer has gone
 
+	lines   chan Line
 	cmd     *exec.Cmd
 	errLog  *os.File
 	done    chan struct{} // closed when cmd has been waited for
 	waitErr error
 	eof     chan struct{}
-	cgroup  *Cgroup // a container's, found once
+	cgroup  *Cgroup    // a container's, found once
+	guest   *guestConn // a classic VM's ports
 }
 
 // launch starts argv with stdout on a pipe read line by line. The pipe's
@@ -71,37 +74,37 @@ func launch(id, bundle string, argv []string) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	errLog, err := os.CreateTemp("", "compare-stderr-")
+	in, err := start(id, bundle, argv, w, time.Now())
+	w.Close()
 	if err != nil {
 		r.Close()
-		w.Close()
+		return nil, err
+	}
+	go in.readLines(r)
+	return in, nil
+}
+
+// start starts argv with stdout on stdout (nil: /dev/null) and stderr on a
+// temporary file. launched is when the instance's clock starts.
+func start(id, bundle string, argv []string, stdout *os.File, launched time.Time) (*Instance, error) {
+	errLog, err := os.CreateTemp("", "compare-stderr-")
+	if err != nil {
 		return nil, err
 	}
 	os.Remove(errLog.Name())
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout = w
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
 	cmd.Stderr = errLog
 	cmd.Dir = bundle
 	lines := make(chan Line, 64)
-	in := &Instance{ID: id, Bundle: bundle, Lines: lines, cmd: cmd, errLog: errLog,
-		done: make(chan struct{}), eof: make(chan struct{})}
-	in.Launched = time.Now()
+	in := &Instance{ID: id, Bundle: bundle, Launched: launched, Lines: lines, lines: lines,
+		cmd: cmd, errLog: errLog, done: make(chan struct{}), eof: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
-		r.Close()
-		w.Close()
 		errLog.Close()
 		return nil, err
 	}
-	w.Close()
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			lines <- Line{Text: sc.Text(), At: time.Now()}
-		}
-		r.Close()
-		close(lines)
-		close(in.eof)
-	}()
 	go func() {
 		in.waitErr = cmd.Wait()
 		close(in.done)
@@ -109,12 +112,30 @@ func launch(id, bundle string, argv []string) (*Instance, error) {
 	return in, nil
 }
 
-// Stderr is what the runtime wrote to its standard error, for messages.
+// readLines passes the workload's stdout, r, to Lines line by line until
+// EOF.
+func (in *Instance) readLines(r io.ReadCloser) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		in.lines <- Line{Text: sc.Text(), At: time.Now()}
+	}
+	r.Close()
+	close(in.lines)
+	close(in.eof)
+}
+
+// Stderr is what the runtime wrote to its standard error, and a classic
+// VM's guest console, for messages.
 func (in *Instance) Stderr() string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/self/fd/%d", in.errLog.Fd()))
 	s := strings.TrimSpace(string(b))
 	if len(s) > 2000 {
 		s = "..." + s[len(s)-2000:]
+	}
+	if in.guest != nil {
+		if c := in.guest.console(); c != "" {
+			s = strings.TrimSpace(s + "\nguest console: " + c)
+		}
 	}
 	return s
 }
@@ -372,18 +393,7 @@ func (g *Govmm) Teardown(in *Instance) error {
 
 // Usage: govmm's PSS (the guest RAM it has touched included) and its Rss
 // outside the guest RAM mapping.
-func (g *Govmm) Usage(in *Instance) (Usage, error) {
-	pid := in.cmd.Process.Pid
-	pss, _, err := processPSS(pid)
-	if err != nil {
-		return Usage{}, err
-	}
-	o, err := processOverhead(pid)
-	if err != nil {
-		return Usage{}, err
-	}
-	return Usage{PSS: pss, Cgroup: -1, Overhead: o}, nil
-}
+func (g *Govmm) Usage(in *Instance) (Usage, error) { return vmmUsage(in.cmd.Process.Pid) }
 
 func (g *Govmm) CPUSeconds(in *Instance) (float64, error) {
 	return processCPUSeconds(in.cmd.Process.Pid)

@@ -1,4 +1,4 @@
-package main
+package agenthost
 
 import (
 	"errors"
@@ -10,13 +10,13 @@ import (
 	"github.com/govmm/govmm/guest/agent"
 )
 
-// session is govmm's side of the conversation with the guest's init about
+// Session is govmm's side of the conversation with the guest's init about
 // a container's process (guest/agent): it sends the process once the guest
 // says its ports are ready, passes standard input only after that (bytes
 // that reached the tty before the guest made it raw would be echoed back
 // as output), forwards signals and terminal sizes, and keeps how the
 // process ended.
-type session struct {
+type Session struct {
 	proc agent.Process
 	// toGuest queues messages for the control port. One goroutine writes
 	// them: a guest that stops reading blocks that goroutine only, and
@@ -40,11 +40,11 @@ type session struct {
 // port.
 const outbox = 32
 
-// newSession starts the session's goroutines: one writing control to the
+// NewSession starts the session's goroutines: one writing control to the
 // guest, one reading what the guest writes (fromGuest), until fromGuest
 // ends.
-func newSession(proc agent.Process, control io.Writer, fromGuest io.Reader, feedStdin func()) *session {
-	s := &session{
+func NewSession(proc agent.Process, control io.Writer, fromGuest io.Reader, feedStdin func()) *Session {
+	s := &Session{
 		proc: proc, toGuest: make(chan agent.Message, outbox), feedStdin: feedStdin,
 		ended: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -53,7 +53,7 @@ func newSession(proc agent.Process, control io.Writer, fromGuest io.Reader, feed
 	return s
 }
 
-func (s *session) write(w io.Writer) {
+func (s *Session) write(w io.Writer) {
 	for m := range s.toGuest {
 		if err := agent.Write(w, m); err != nil {
 			return
@@ -63,7 +63,7 @@ func (s *session) write(w io.Writer) {
 
 // send queues m for the guest, dropping it if the guest has not read the
 // messages before it.
-func (s *session) send(m agent.Message) {
+func (s *Session) send(m agent.Message) {
 	select {
 	case s.toGuest <- m:
 	default:
@@ -71,7 +71,7 @@ func (s *session) send(m agent.Message) {
 	}
 }
 
-func (s *session) read(r io.Reader) {
+func (s *Session) read(r io.Reader) {
 	defer close(s.done)
 	msgs := agent.NewReader(r)
 	for {
@@ -97,7 +97,7 @@ func (s *session) read(r io.Reader) {
 	}
 }
 
-func (s *session) handle(m agent.Message) {
+func (s *Session) handle(m agent.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -119,21 +119,27 @@ func (s *session) handle(m agent.Message) {
 	}
 }
 
-// signal forwards a signal to the process.
-func (s *session) signal(sig syscall.Signal) { s.send(agent.Message{Signal: int(sig)}) }
+// Ended is closed when the guest reports an exit or a failure.
+func (s *Session) Ended() <-chan struct{} { return s.ended }
 
-// stdinDone tells the guest that standard input has ended after n bytes.
-func (s *session) stdinDone(n int64) { s.send(agent.Message{StdinEOF: true, StdinBytes: n}) }
+// Done is closed when the control port's output has ended.
+func (s *Session) Done() <-chan struct{} { return s.done }
 
-// resize passes the terminal's new size.
-func (s *session) resize(sz agent.Size) { s.send(agent.Message{Resize: &sz}) }
+// Signal forwards a signal to the process.
+func (s *Session) Signal(sig syscall.Signal) { s.send(agent.Message{Signal: int(sig)}) }
 
-// end stops the writer; call once the VM is gone.
-func (s *session) end() { close(s.toGuest) }
+// StdinDone tells the guest that standard input has ended after n bytes.
+func (s *Session) StdinDone(n int64) { s.send(agent.Message{StdinEOF: true, StdinBytes: n}) }
 
-// outcome is how the process ended, as the guest told it; all nil if it
+// Resize passes the terminal's new size.
+func (s *Session) Resize(sz agent.Size) { s.send(agent.Message{Resize: &sz}) }
+
+// End stops the writer; call once the VM is gone.
+func (s *Session) End() { close(s.toGuest) }
+
+// Outcome is how the process ended, as the guest told it; all nil if it
 // did not (the VM ended first).
-func (s *session) outcome() (exit *agent.Exit, failure *agent.Error, started bool, bad error) {
+func (s *Session) Outcome() (exit *agent.Exit, failure *agent.Error, started bool, bad error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.exit, s.failure, s.started, s.bad

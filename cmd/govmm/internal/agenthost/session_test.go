@@ -1,4 +1,4 @@
-package main
+package agenthost
 
 import (
 	"bytes"
@@ -17,15 +17,15 @@ type fakeGuest struct {
 	out *io.PipeWriter // what the guest says
 }
 
-func startSession(t *testing.T, feed func()) (*session, fakeGuest) {
+func startSession(t *testing.T, feed func()) (*Session, fakeGuest) {
 	t.Helper()
 	toGuestR, toGuestW := io.Pipe()
 	fromGuestR, fromGuestW := io.Pipe()
-	s := newSession(agent.Process{Args: []string{"/probe"}, RootDevice: "/dev/vda"}, toGuestW, fromGuestR, feed)
+	s := NewSession(agent.Process{Args: []string{"/probe"}, RootDevice: "/dev/vda"}, toGuestW, fromGuestR, feed)
 	t.Cleanup(func() {
 		fromGuestW.Close()
 		<-s.done
-		s.end()
+		s.End()
 		toGuestR.Close()
 	})
 	return s, fakeGuest{agent.NewReader(toGuestR), fromGuestW}
@@ -71,7 +71,7 @@ func TestSessionSendsProcessAndStdinOnlyAfterReady(t *testing.T) {
 	}
 	<-fed
 	g.say(t, agent.Message{Ready: true}) // a second ready sends nothing twice
-	s.signal(syscall.SIGTERM)
+	s.Signal(syscall.SIGTERM)
 	if m := g.hear(t); m.Signal != int(syscall.SIGTERM) {
 		t.Fatalf("sent %+v, want signal 15", m)
 	}
@@ -80,7 +80,7 @@ func TestSessionSendsProcessAndStdinOnlyAfterReady(t *testing.T) {
 	g.say(t, agent.Message{Exit: &agent.Exit{Code: 9}}) // only the first counts
 	g.out.Close()
 	<-s.done
-	exit, failure, started, bad := s.outcome()
+	exit, failure, started, bad := s.Outcome()
 	if exit == nil || exit.Code != 3 || failure != nil || !started || bad != nil {
 		t.Fatalf("outcome %+v %+v %v %v, want exit 3, started", exit, failure, started, bad)
 	}
@@ -114,7 +114,7 @@ func TestSessionSurvivesAHostileGuest(t *testing.T) {
 	}
 	g.out.Close()
 	<-s.done
-	_, failure, _, bad := s.outcome()
+	_, failure, _, bad := s.Outcome()
 	if failure == nil || !failure.NotFound {
 		t.Fatalf("failure %+v, want not found", failure)
 	}
@@ -128,7 +128,7 @@ func TestSessionDropsMessagesAGuestDoesNotRead(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		for i := 0; i < 10*outbox; i++ {
-			s.signal(syscall.SIGINT)
+			s.Signal(syscall.SIGINT)
 		}
 		close(done)
 	}()
@@ -136,26 +136,5 @@ func TestSessionDropsMessagesAGuestDoesNotRead(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("forwarding signals to a guest that reads nothing blocked")
-	}
-}
-
-func TestTailKeepsTheLastBytes(t *testing.T) {
-	tl := &tail{max: 8}
-	if tl.String() != "" {
-		t.Fatal("empty tail not empty")
-	}
-	io.WriteString(tl, "abc")
-	if got := tl.String(); got != "abc" {
-		t.Fatalf("%q", got)
-	}
-	for _, c := range "defghij" {
-		io.WriteString(tl, string(c))
-	}
-	if got := tl.String(); got != "cdefghij" {
-		t.Fatalf("after a byte at a time: %q, want cdefghij", got)
-	}
-	io.WriteString(tl, "0123456789")
-	if got := tl.String(); got != "23456789" {
-		t.Fatalf("after a long write: %q, want 23456789", got)
 	}
 }
