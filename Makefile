@@ -201,7 +201,7 @@ fuzz: | go
 # most) from what GOVMM_BOOT_STATE recorded; 45 minutes bound it all. Only
 # there is a failed boot test rerun; the FLAKY summary comes last, printed
 # here on the host (tests/flaky-summary.sh).
-boot-test: build kernel initramfs rootfs sandbox-if-needed deps-containers
+boot-test: build kernel initramfs rootfs sandbox-if-needed deps-containers deps-qemu
 	@state=$$(mktemp -d -t govmm-boot-state.XXXXXX); \
 	if $(ON_KVM); then \
 		echo "== boot tests on this machine's /dev/kvm"; \

@@ -64,19 +64,23 @@ type compareReport struct {
 }
 
 // TestCompareStartAndMemory runs `govmm compare --runs 1 --only
-// start,memory` with govmm and runc, as a user would, and checks what it
-// leaves: a table with both runtimes and the ratio, JSON whose start and
-// memory figures are numbers, and a chart in SVG and PNG.
+// start,memory` with govmm, the classic VM (qemu: QEMU's PC machine booting
+// the same kernel, initramfs and root image) and runc, as a user would, and
+// checks what it leaves: a table with the runtimes and the ratios, JSON
+// whose start and memory figures are numbers, with guest RAM told apart
+// from each VMM's own memory, and a chart in SVG and PNG.
 func TestCompareStartAndMemory(t *testing.T) {
 	e := testEnv(t)
-	if _, err := exec.LookPath("runc"); err != nil {
-		t.Fatalf("runc is not installed (make test installs it): %v", err)
+	for _, tool := range []string{"runc", "qemu-system-x86_64"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed (make test installs it): %v", tool, err)
+		}
 	}
 	bundle := busyboxBundle(t)
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e.bin, "compare", "--runs", "1", "--only", "start,memory", "--runtimes", "govmm,runc",
+	cmd := exec.CommandContext(ctx, e.bin, "compare", "--runs", "1", "--only", "start,memory", "--runtimes", "govmm,qemu,runc",
 		"--bundle", bundle, "--kernel", e.kernel, "--initrd", e.initrd, "--out", out)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -85,7 +89,7 @@ func TestCompareStartAndMemory(t *testing.T) {
 	}
 	table := stdout.String()
 	t.Logf("govmm compare:\n%s", table)
-	for _, want := range []string{"govmm", "runc", "govmm/runc", "launch → first stdout line", "PSS"} {
+	for _, want := range []string{"govmm", "runc", "govmm/runc", "qemu/runc", "launch → first stdout line", "PSS"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("the table has no %q", want)
 		}
@@ -99,20 +103,25 @@ func TestCompareStartAndMemory(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatalf("compare.json does not parse: %v", err)
 	}
-	figures := map[string]bool{}
+	figure := map[string]float64{}
 	for _, r := range rep.Rows {
 		for rt, ss := range r.Samples {
-			for _, s := range ss {
-				if s != nil && !math.IsNaN(*s) {
-					figures[r.Key+" "+rt] = true
-				}
+			if len(ss) == 1 && ss[0] != nil && !math.IsNaN(*ss[0]) {
+				figure[r.Key+" "+rt] = *ss[0]
 			}
 		}
 	}
-	for _, want := range []string{"start.ready govmm", "start.ready runc", "start.exit govmm", "start.exit runc",
-		"memory.pss govmm", "memory.pss runc", "memory.overhead govmm"} {
-		if !figures[want] {
-			t.Errorf("compare.json has no figure for %s", want)
+	for _, want := range []string{"start.ready", "start.exit", "start.teardown", "memory.pss"} {
+		for _, rt := range []string{"govmm", "qemu", "runc"} {
+			if figure[want+" "+rt] <= 0 {
+				t.Errorf("compare.json: %s %s is %v, want a positive figure", want, rt, figure[want+" "+rt])
+			}
+		}
+	}
+	// Guest RAM is told apart from each VMM's own memory.
+	for _, rt := range []string{"govmm", "qemu"} {
+		if o, p := figure["memory.overhead "+rt], figure["memory.pss "+rt]; o <= 0 || o >= p {
+			t.Errorf("%s: overhead outside guest RAM %.1f MiB, want above 0 and below its PSS %.1f MiB", rt, o, p)
 		}
 	}
 
