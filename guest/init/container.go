@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -227,6 +228,10 @@ func (c *containerRun) start() error {
 	}
 	unix.Umask(umask)
 	if p.NoNewPrivileges {
+		// no_new_privs belongs to the thread, not the process: the fork
+		// below must come from the thread that set it, so this goroutine
+		// keeps it for good (init runs nothing else after the process).
+		runtime.LockOSThread()
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("no_new_privs: %w", err)
 		}
