@@ -435,3 +435,23 @@ func TestMissingRuntime(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// TestPlotNegativeRange: a report whose host-wide MemAvailable drop went
+// below zero in one run (the host freed more than the instance took) and
+// that spans more than ten times runc's figure, so the chart is on a log
+// scale: it is drawn, not a panic. The report is a real sandbox run's.
+func TestPlotNegativeRange(t *testing.T) {
+	b, err := os.ReadFile("testdata/report-negative-min.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, ext := range []string{".svg", ".png"} {
+		if err := WritePlot(filepath.Join(t.TempDir(), "c"+ext), &rep); err != nil {
+			t.Errorf("%s: %v", ext, err)
+		}
+	}
+}

@@ -82,6 +82,17 @@ func Plot(rep *Report) (*plot.Plot, error) {
 		floor = math.Pow(10, math.Floor(math.Log10(lo)))
 	}
 	p.Y.Min = floor
+	if floor > 0 {
+		// A log axis takes no value at or below zero: a bar's low end
+		// can be (a host-wide MemAvailable drop below zero in one run).
+		for _, bs := range bars {
+			for i := range bs {
+				bs[i].y = math.Max(bs[i].y, floor)
+				bs[i].lo = math.Max(bs[i].lo, floor)
+				bs[i].hi = math.Max(bs[i].hi, floor)
+			}
+		}
+	}
 
 	p.Add(plotter.NewGrid())
 	width := 0.8 / float64(len(rep.Runtimes))
