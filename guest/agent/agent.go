@@ -39,6 +39,11 @@ import (
 	"strings"
 )
 
+// DefaultPath is the PATH a process whose environment sets none is looked
+// up in, by the host's bundle check and by the guest alike: the one runc,
+// Docker and containerd give a container.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 // Param is the kernel command-line parameter that puts init in agent mode
 // and names its ports: govmm.agent=CONTROL,STDOUT,STDERR.
 const Param = "govmm.agent"

@@ -58,7 +58,7 @@ func parseCheck(spec string) (check, error) {
 	name, arg, hasArg := strings.Cut(spec, "=")
 	switch name {
 	case "modules":
-		return noArg(name, hasArg, loadModules)
+		return noArg(name, hasArg, func() result { return loadModules(nil) })
 	case "rtc":
 		return noArg(name, hasArg, checkRTC)
 	case "random":

@@ -6,9 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -34,17 +32,13 @@ var agentModules = map[string]bool{
 	"virtio_blk": true, "virtio_console": true, "overlay": true,
 }
 
-// defaultPath is the PATH a process without one is looked up in, as runc
-// and the host's bundle check do.
-const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
 // runAgent is init in agent mode; it never returns.
 func runAgent(spec string) {
 	ports, err := agent.ParsePorts(spec)
 	if err != nil {
 		agentFatal(nil, &agent.Error{Stage: "init", Msg: err.Error()})
 	}
-	loadModulesIn(agentModules)
+	loadModules(agentModules) // a failure shows below, as a port that does not appear
 	var files [3]*os.File
 	for i, name := range []string{ports.Control, ports.Stdout, ports.Stderr} {
 		f, err := openRaw("/dev/" + name)
@@ -55,26 +49,6 @@ func runAgent(spec string) {
 	}
 	c := &containerRun{control: files[0], stdio: files[1], stderr: files[2]}
 	c.run()
-}
-
-// loadModulesIn loads the image's modules that are in want, in the
-// image's order. A failure shows later, as a device that does not appear.
-func loadModulesIn(want map[string]bool) {
-	list, err := os.ReadFile(modulesList)
-	if err != nil {
-		return
-	}
-	for _, name := range strings.Fields(string(list)) {
-		if !want[name] {
-			continue
-		}
-		f, err := os.Open(filepath.Join("/lib/modules", name+".ko"))
-		if err != nil {
-			continue // built into this kernel
-		}
-		unix.FinitModule(int(f.Fd()), "", 0) //nolint:errcheck // EEXIST: built in or loaded
-		f.Close()
-	}
 }
 
 // openRaw opens a tty once it appears and makes it raw, so that bytes pass

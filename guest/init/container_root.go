@@ -178,14 +178,14 @@ var rlimitByName = map[string]int{
 var errNotFound = errors.New("executable file not found")
 
 // lookPath finds the process's executable as execvp would with the
-// process's own PATH (defaultPath if it has none).
+// process's own PATH (agent.DefaultPath if it has none).
 func lookPath(name string, env []string) (string, error) {
 	if strings.Contains(name, "/") {
 		return name, nil
 	}
 	path, ok := lookupEnv(env, "PATH")
 	if !ok {
-		path = defaultPath
+		path = agent.DefaultPath
 	}
 	for _, dir := range filepath.SplitList(path) {
 		if dir == "" {

@@ -32,7 +32,7 @@ func main() {
 		runAgent(ports) // govmm run --bundle: one container's process
 	}
 	if dev, ok := rootRequest(params); ok {
-		loadModules() // the root's init reports them
+		loadModules(nil) // the root's init reports them
 		fmt.Println(switchRoot(dev, params).Line())
 	}
 	// The report line comes before the modules load: benchmarks take it as

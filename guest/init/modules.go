@@ -15,16 +15,20 @@ import (
 // (guest/mkinitramfs writes it, each module after its depends=).
 const modulesList = "/etc/govmm/modules"
 
-// loadModules loads the image's kernel modules. A missing or failing
-// module is reported, never fatal: the checks that need it fail instead.
-// Loading twice is harmless (EEXIST counts as loaded).
-func loadModules() result {
+// loadModules loads the image's kernel modules, in the image's order; with
+// want, only those it names. A missing or failing module is reported,
+// never fatal: the checks that need it fail instead. Loading twice is
+// harmless (EEXIST counts as loaded).
+func loadModules(want map[string]bool) result {
 	list, err := os.ReadFile(modulesList)
 	if err != nil {
 		return failed(err)
 	}
 	var loaded, missing, broken []string
 	for _, name := range strings.Fields(string(list)) {
+		if want != nil && !want[name] {
+			continue
+		}
 		f, err := os.Open(filepath.Join("/lib/modules", name+".ko"))
 		if err != nil {
 			missing = append(missing, name)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/govmm/govmm/guest/agent"
 )
 
 // maxSymlinks is how many symbolic links one lookup follows before it
@@ -66,8 +68,8 @@ func resolveIn(root, name string) (string, error) {
 }
 
 // DefaultPath is the PATH searched for process.args[0] when process.env
-// sets none: the one runc, Docker and containerd give a container.
-const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+// sets none, the guest's too.
+const DefaultPath = agent.DefaultPath
 
 // envPath is PATH in env; the last one wins, as Go's os/exec and a shell
 // that reads the list in order keep it.
