@@ -22,9 +22,10 @@ type tree struct {
 // The image's cache key is the metadata of every entry, not the files'
 // contents: reading every byte of a Debian tree at each start costs
 // seconds, and a file's contents cannot change without its ctime
-// changing, which no user can set back (mtime can be, by tar or touch).
-// The inode number catches a file replaced by another with the same
-// times.
+// changing, which no user can set back (mtime can be, by tar or touch);
+// a file replaced by another (rename, link) has its ctime moved too. The
+// inode number is left out: a view of the tree that remaps inodes (9p,
+// some network file systems) would miss the cache at every start.
 func scanTree(root string) (tree, error) {
 	t := tree{sum: sha256.New()}
 	seen := map[uint64]bool{} // inodes with more than one link
@@ -65,10 +66,10 @@ func scanTree(root string) (tree, error) {
 func (t *tree) add(rel, target string, st *syscall.Stat_t) {
 	writeString(t.sum, rel)
 	writeString(t.sum, target)
-	var b [8 * 9]byte
+	var b [8 * 8]byte
 	for i, v := range []uint64{
 		uint64(st.Mode), uint64(st.Uid), uint64(st.Gid), uint64(st.Size),
-		uint64(st.Mtim.Nano()), uint64(st.Ctim.Nano()), st.Ino, st.Rdev, st.Nlink,
+		uint64(st.Mtim.Nano()), uint64(st.Ctim.Nano()), st.Rdev, st.Nlink,
 	} {
 		binary.LittleEndian.PutUint64(b[8*i:], v)
 	}
