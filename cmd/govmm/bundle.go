@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -97,12 +98,34 @@ func runBundle(f *runFlags, stdin *os.File, stdout, stderr io.Writer) int {
 		// A quota above the host's CPUs does not limit a container either.
 		cfg.CPUs = min(b.CPUs, runtime.NumCPU())
 	}
-	image, err := b.RootImage(filepath.Join(cacheDir(), "bundles"))
+	image := f.rootImage
+	if image == "" {
+		image, err = b.RootImage(filepath.Join(cacheDir(), "bundles"))
+	} else {
+		err = checkRootImage(image)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "govmm: %v\n", err)
 		return exitBundleError
 	}
-	cfg.Disks = append([]govmm.Disk{{Path: image, ReadOnly: true, Serial: "govmm-bundle-root"}}, cfg.Disks...)
+	// The root image first, then a disk per block device mount, as the
+	// guest's mounts name them (/dev/vda, /dev/vdb, ...), then --disk's.
+	disks := []govmm.Disk{{Path: image, ReadOnly: true, Serial: "govmm-bundle-root"}}
+	for _, d := range b.Disks {
+		disks = append(disks, govmm.Disk{Path: d.Path, ReadOnly: d.ReadOnly})
+	}
+	cfg.Disks = append(disks, cfg.Disks...)
+	cfg.NICs = slices.Clone(cfg.NICs)
+	var ifs []agent.Interface
+	for i, addr := range f.nicAddrs {
+		if !addr.IsValid() {
+			continue
+		}
+		if cfg.NICs[i].MAC == nil {
+			cfg.NICs[i].MAC = randomMAC() // the guest finds the NIC by it
+		}
+		ifs = append(ifs, agent.Interface{MAC: cfg.NICs[i].MAC.String(), Addr: addr.String()})
+	}
 	base := agenthost.Cmdline
 	if f.cmdlineSet {
 		base = f.cfg.Cmdline
@@ -152,7 +175,9 @@ func runBundle(f *runFlags, stdin *os.File, stdout, stderr io.Writer) int {
 		}
 		s.StdinDone(sent)
 	}
-	s = agenthost.NewSession(agenthost.Process(b, size), controlFeed, controlOut, feed)
+	proc := agenthost.Process(b, size)
+	proc.Interfaces = ifs
+	s = agenthost.NewSession(proc, controlFeed, controlOut, feed)
 	if tty {
 		if saved, err = term.MakeRaw(int(stdin.Fd())); err != nil {
 			fmt.Fprintf(stderr, "govmm: put the terminal in raw mode: %v\n", err)
@@ -183,6 +208,22 @@ func runBundle(f *runFlags, stdin *os.File, stdout, stderr io.Writer) int {
 	controlIn.Close()
 	stdinIn.Close()
 	return bundleStatus(s, res, runErr, crashLog, stderr)
+}
+
+// checkRootImage checks that --root-image names an ext4 image: a regular
+// file (or a block device) with ext2/3/4's superblock magic.
+func checkRootImage(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--root-image: %w", err)
+	}
+	defer f.Close()
+	var magic [2]byte
+	// The superblock starts at byte 1024; its magic 0xEF53 at offset 56.
+	if _, err := f.ReadAt(magic[:], 1024+56); err != nil || magic != [2]byte{0x53, 0xef} {
+		return fmt.Errorf("--root-image %s: not an ext4 image (no ext2/3/4 superblock): make one with mke2fs -t ext4 -d ROOTFS FILE SIZE", path)
+	}
+	return nil
 }
 
 // forwardSignals passes SIGINT, SIGTERM and SIGHUP to the process and

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"crypto/rand"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 
 	"github.com/govmm/govmm"
@@ -54,9 +56,11 @@ func parseDisk(s string) (govmm.Disk, error) {
 // aioModes are the values of --disk's aio option.
 var aioModes = map[string]govmm.IOMode{"auto": govmm.IOAuto, "io_uring": govmm.IOUring, "blocking": govmm.IOBlocking}
 
-// parseNIC reads --net tap=NAME[,mac=MAC].
-func parseNIC(s string) (govmm.NIC, error) {
+// parseNIC reads --net tap=NAME[,mac=MAC][,ip=ADDR/PREFIX]; the address
+// is the zero Prefix when ip= is not given.
+func parseNIC(s string) (govmm.NIC, netip.Prefix, error) {
 	var n govmm.NIC
+	var addr netip.Prefix
 	for _, kv := range splitOptions(s) {
 		switch {
 		case kv.key == "tap" && kv.hasValue:
@@ -64,17 +68,32 @@ func parseNIC(s string) (govmm.NIC, error) {
 		case kv.key == "mac" && kv.hasValue:
 			mac, err := net.ParseMAC(kv.value)
 			if err != nil || len(mac) != 6 {
-				return n, fmt.Errorf("--net %q: bad MAC %q: use six hex bytes, e.g. mac=52:54:00:12:34:56", s, kv.value)
+				return n, addr, fmt.Errorf("--net %q: bad MAC %q: use six hex bytes, e.g. mac=52:54:00:12:34:56", s, kv.value)
 			}
 			n.MAC = mac
+		case kv.key == "ip" && kv.hasValue:
+			p, err := netip.ParsePrefix(kv.value)
+			if err != nil || !p.Addr().Is4() || p.Bits() == 0 {
+				return n, addr, fmt.Errorf("--net %q: bad ip=%s: give the guest's IPv4 address and prefix length, e.g. ip=192.168.100.2/24", s, kv.value)
+			}
+			addr = p
 		default:
-			return n, fmt.Errorf("--net %q: unknown option %q: use tap=NAME[,mac=MAC]", s, kv.key)
+			return n, addr, fmt.Errorf("--net %q: unknown option %q: use tap=NAME[,mac=MAC][,ip=ADDR/PREFIX]", s, kv.key)
 		}
 	}
 	if n.Tap == "" {
-		return n, fmt.Errorf("--net %q: no tap=NAME: use e.g. --net tap=tap0", s)
+		return n, addr, fmt.Errorf("--net %q: no tap=NAME: use e.g. --net tap=tap0", s)
 	}
-	return n, nil
+	return n, addr, nil
+}
+
+// randomMAC is a random unicast, locally administered MAC (IEEE 802
+// §8.2): the guest's when the host must know it to name the NIC.
+func randomMAC() net.HardwareAddr {
+	m := make(net.HardwareAddr, 6)
+	rand.Read(m) // never fails (crypto/rand, Go ≥ 1.24)
+	m[0] = m[0]&^1 | 2
+	return m
 }
 
 // parseConsole reads --console serial|virtio.

@@ -40,18 +40,24 @@ func TestParseDisk(t *testing.T) {
 }
 
 func TestParseNIC(t *testing.T) {
-	got, err := parseNIC("tap=tap0,mac=52:54:00:12:34:56")
+	got, addr, err := parseNIC("tap=tap0,mac=52:54:00:12:34:56")
 	want := govmm.NIC{Tap: "tap0", MAC: net.HardwareAddr{0x52, 0x54, 0, 0x12, 0x34, 0x56}}
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Fatalf("parseNIC = %+v, %v; want %+v", got, err, want)
+	if err != nil || !reflect.DeepEqual(got, want) || addr.IsValid() {
+		t.Fatalf("parseNIC = %+v, %v, %v; want %+v and no address", got, addr, err, want)
+	}
+	if _, addr, err := parseNIC("tap=tap0,ip=10.0.0.2/24"); err != nil || addr.String() != "10.0.0.2/24" {
+		t.Fatalf("parseNIC(ip=10.0.0.2/24) address = %v, %v", addr, err)
 	}
 	for in, wantMsg := range map[string]string{
 		"tap0":                              `unknown option "tap0"`,
 		"mac=52:54:00:12:34:56":             "no tap=NAME",
 		"tap=t,mac=zz":                      "bad MAC",
 		"tap=t,mac=01:02:03:04:05:06:07:08": "bad MAC",
+		"tap=t,ip=10.0.0.2":                 "bad ip=10.0.0.2",
+		"tap=t,ip=fd00::2/64":               "IPv4",
+		"tap=t,ip=10.0.0.2/0":               "bad ip",
 	} {
-		if _, err := parseNIC(in); err == nil || !strings.Contains(err.Error(), wantMsg) {
+		if _, _, err := parseNIC(in); err == nil || !strings.Contains(err.Error(), wantMsg) {
 			t.Errorf("parseNIC(%q) error = %v; want it to mention %s", in, err, wantMsg)
 		}
 	}

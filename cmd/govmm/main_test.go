@@ -31,6 +31,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--kernel", notKernel, "extra"}, exitUsage, `unexpected argument "extra"`},
 		{[]string{"run", "--kernel", filepath.Join(dir, "missing")}, exitError, "no such file"},
 		{[]string{"run", "--kernel", notKernel, "--cpus", "0"}, exitUsage, "--cpus 0"},
+		{[]string{"run", "--kernel", notKernel, "--net", "tap=t0,ip=10.0.0.2/24"}, exitUsage, "ip= configures the NIC for a --bundle process"},
 		{[]string{"run", "--kernel", notKernel, "--cpus", "100000"}, exitError, "cpus"},
 		{[]string{"run", "--kernel", notKernel, "--memory", "1M"}, exitError, "at least 16 MiB"},
 		{[]string{"run", "--kernel", notKernel, "--memory", "100T"}, exitError, "the host has"},
@@ -57,11 +58,21 @@ func TestBadBundleStopsBeforeAVM(t *testing.T) {
 	if err := os.Mkdir(empty, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	good := filepath.Join(dir, "good")
+	if err := os.MkdirAll(filepath.Join(good, "rootfs", "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(good, "rootfs", "bin", "sh"), []byte("#!"), 0o755)
+	os.WriteFile(filepath.Join(good, "config.json"), []byte(`{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+		"process": {"args": ["/bin/sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}}}`), 0o644)
 	for _, tc := range []struct {
 		args   []string
 		status int
 		want   string
 	}{
+		{[]string{"--bundle", good, "--root-image", kernel}, exitBundleError, "not an ext4 image"},
+		{[]string{"--bundle", good, "--root-image", filepath.Join(dir, "no-image")}, exitBundleError, "no-image"},
+		{[]string{"--root-image", kernel}, exitUsage, "give --bundle too"},
 		{[]string{"--bundle", empty}, exitBundleError, "config.json"},
 		{[]string{"--bundle", filepath.Join(dir, "missing")}, exitBundleError, "missing"},
 		{[]string{"--bundle", empty, "--console", "virtio"}, exitUsage, "--console"},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -61,7 +62,11 @@ file system reaches the guest as a read-only ext4 image, built once with
 mke2fs -d and cached until the tree changes, under a tmpfs overlay unless
 root.readonly is true. The process gets process.args, env, cwd, user,
 rlimits and hostname, and the spec's proc, sysfs, tmpfs, devpts and
-mqueue mounts; what a VM cannot honour (host bind mounts, cgroup paths,
+mqueue mounts; a mount of a host block device (or image file) with its
+file system type, e.g. ext4 on /dev/loop0, becomes a virtio disk that the
+guest mounts in its place. The network is the VM's own: --net
+tap=NAME,ip=ADDR/PREFIX gives the process a NIC with that address (lo is
+always up). What a VM cannot honour (host bind mounts, cgroup paths,
 seccomp, capabilities, ...) is listed on standard error. Its stdout and
 stderr arrive on govmm's, apart and without the guest kernel's messages;
 standard input is passed through; with process.terminal and a terminal on
@@ -89,16 +94,19 @@ Examples:
 `
 
 type runFlags struct {
-	cfg     govmm.Config
-	memory  string
-	disks   []string
-	nets    []string
-	console string
+	cfg    govmm.Config
+	memory string
+	disks  []string
+	nets   []string
+	// nicAddrs are --net's ip= values, one per NIC (zero when not given).
+	nicAddrs []netip.Prefix
+	console  string
 	// cmdlineSet: --cmdline was given, so --console does not change it.
 	cmdlineSet bool
 	statsPath  string
 	debug      bool
 	bundle     string
+	rootImage  string
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
@@ -111,11 +119,12 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.memory, "memory", "512M", "guest RAM, e.g. 256M or 4G (K, M, G suffixes are powers of 1024)")
 	fs.IntVar(&f.cfg.CPUs, "cpus", govmm.DefaultCPUs, "number of vCPUs")
 	fs.StringArrayVar(&f.disks, "disk", nil, "attach a raw image or a block device as a virtio disk, `SPEC` being path=FILE[,ro][,serial=ID][,aio=auto|io_uring|blocking]; repeat for more")
-	fs.StringArrayVar(&f.nets, "net", nil, "attach a virtio NIC on a tap device, `SPEC` being tap=NAME[,mac=MAC]; repeat for more")
+	fs.StringArrayVar(&f.nets, "net", nil, "attach a virtio NIC on a tap device, `SPEC` being tap=NAME[,mac=MAC][,ip=ADDR/PREFIX] (ip= only with --bundle: the guest gives the NIC that address before the process starts); repeat for more")
 	fs.StringVar(&f.console, "console", "serial", "guest console: serial (COM1, the guest's ttyS0) or virtio (virtio-console, hvc0)")
 	fs.StringVar(&f.cfg.KVMDevice, "kvm", govmm.DefaultKVMDevice, "KVM device `PATH`")
 	fs.StringVar(&f.statsPath, "stats", "", "write KVM exit statistics and each virtqueue's kicks, chains and interrupts as JSON to `FILE` when the VM ends, and on SIGUSR1 while it runs")
 	fs.BoolVar(&f.debug, "debug", false, "report guest accesses to ports and addresses that have no device")
+	fs.StringVar(&f.rootImage, "root-image", "", "with --bundle: boot the process's root from `FILE`, an ext4 image of the bundle's root file system made beforehand (e.g. by mke2fs -d), instead of the cached image govmm builds and re-checks against the tree at each start; govmm does not compare FILE with the tree")
 	fs.StringVar(&f.bundle, "bundle", "", "run the process of the OCI runtime bundle `DIR` (config.json and its root file system, as runc run takes it) in the microVM; see Containers below")
 	fs.Usage = func() { fmt.Fprintf(stderr, runHelp, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {
@@ -129,6 +138,8 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 		if err := bundleDefaults(f); err != nil {
 			return nil, err
 		}
+	} else if f.rootImage != "" {
+		return nil, errors.New("--root-image is the root of a --bundle's process: give --bundle too")
 	}
 	if f.cfg.Kernel == "" {
 		return nil, errors.New("--kernel is required: the path of a bzImage, e.g. --kernel /boot/vmlinuz-$(uname -r)")
@@ -154,11 +165,15 @@ func (f *runFlags) parseDevices() error {
 		f.cfg.Disks = append(f.cfg.Disks, d)
 	}
 	for _, s := range f.nets {
-		n, err := parseNIC(s)
+		n, addr, err := parseNIC(s)
 		if err != nil {
 			return err
 		}
+		if addr.IsValid() && f.bundle == "" {
+			return fmt.Errorf("--net %q: ip= configures the NIC for a --bundle process; without --bundle the guest configures its own network", s)
+		}
 		f.cfg.NICs = append(f.cfg.NICs, n)
+		f.nicAddrs = append(f.nicAddrs, addr)
 	}
 	kind, err := parseConsole(f.console)
 	f.cfg.ConsoleDevice = kind

@@ -87,6 +87,17 @@ type Process struct {
 	RootDevice string  `json:"root_device"`
 	ReadOnly   bool    `json:"readonly,omitempty"`
 	Mounts     []Mount `json:"mounts,omitempty"`
+	// Interfaces are the guest's NICs to configure before the process
+	// starts; the loopback interface is always brought up, as container
+	// runtimes do in a new network namespace.
+	Interfaces []Interface `json:"interfaces,omitempty"`
+}
+
+// Interface is one NIC: the guest's interface whose MAC is MAC gets the
+// IPv4 address Addr (ADDR/PREFIX, e.g. 10.0.0.2/24) and is brought up.
+type Interface struct {
+	MAC  string `json:"mac"`
+	Addr string `json:"addr"`
 }
 
 // Rlimit is one resource limit; Type is the OCI name, e.g. RLIMIT_NOFILE.

@@ -156,6 +156,9 @@ func (c *containerRun) run() {
 		}
 		c.pty, c.ptySlave = m, s
 	}
+	if err := setUpNetwork(c.proc.Interfaces); err != nil {
+		c.fail("network", err)
+	}
 	if err := enterContainerRoot(c.proc); err != nil {
 		c.fail("mount", err)
 	}

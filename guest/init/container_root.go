@@ -99,6 +99,13 @@ func mountIn(root string, m agent.Mount) error {
 	if src == "" {
 		src = typ
 	}
+	if strings.HasPrefix(src, "/dev/vd") {
+		// A disk the host attached for this mount: its driver may still
+		// be probing it.
+		if err := waitFor(src, deviceWait); err != nil {
+			return fmt.Errorf("mount %s: %w", m.Destination, err)
+		}
+	}
 	if err := unix.Mount(src, dest, typ, flags, data); err != nil {
 		return fmt.Errorf("mount %s (%s, %q): %w", m.Destination, typ, data, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -226,5 +227,21 @@ func TestOpenPTY(t *testing.T) {
 	n, err := m.Read(buf)
 	if err != nil || string(buf[:n]) != "hi" {
 		t.Errorf("master read %q, %v; want \"hi\"", buf[:n], err)
+	}
+}
+
+func TestInterfaceByMAC(t *testing.T) {
+	sys := t.TempDir()
+	for name, mac := range map[string]string{"lo": "00:00:00:00:00:00", "eth0": "52:54:00:aa:bb:01", "eth1": "52:54:00:aa:bb:02"} {
+		os.MkdirAll(filepath.Join(sys, name), 0o755)
+		os.WriteFile(filepath.Join(sys, name, "address"), []byte(mac+"\n"), 0o644)
+	}
+	mac, _ := net.ParseMAC("52:54:00:AA:BB:02")
+	if got, err := interfaceByMAC(sys, mac, time.Second); err != nil || got != "eth1" {
+		t.Fatalf("interfaceByMAC = %q, %v; want eth1", got, err)
+	}
+	mac, _ = net.ParseMAC("52:54:00:aa:bb:03")
+	if _, err := interfaceByMAC(sys, mac, 50*time.Millisecond); err == nil || !strings.Contains(err.Error(), "52:54:00:aa:bb:03") {
+		t.Fatalf("a missing MAC: %v; want an error naming it", err)
 	}
 }

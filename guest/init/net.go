@@ -51,20 +51,24 @@ func (c netCheck) run() result {
 	}}
 }
 
-func (c netCheck) configure() error {
+func (c netCheck) configure() error { return setIPv4(c.iface, c.addr) }
+
+// setIPv4 gives iface the address addr (its subnet from the prefix) and
+// brings it up.
+func setIPv4(iface string, addr netip.Prefix) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("socket: %w", err)
 	}
 	defer unix.Close(fd)
-	addr := c.addr.Addr().As4()
+	a := addr.Addr().As4()
 	var mask [4]byte
-	binary.BigEndian.PutUint32(mask[:], ^uint32(0)<<(32-c.addr.Bits()))
+	binary.BigEndian.PutUint32(mask[:], ^uint32(0)<<(32-addr.Bits()))
 	for _, set := range []struct {
 		req   uint
 		bytes []byte
-	}{{unix.SIOCSIFADDR, addr[:]}, {unix.SIOCSIFNETMASK, mask[:]}} {
-		ifr, err := unix.NewIfreq(c.iface)
+	}{{unix.SIOCSIFADDR, a[:]}, {unix.SIOCSIFNETMASK, mask[:]}} {
+		ifr, err := unix.NewIfreq(iface)
 		if err == nil {
 			err = ifr.SetInet4Addr(set.bytes)
 		}
@@ -72,10 +76,15 @@ func (c netCheck) configure() error {
 			err = unix.IoctlIfreq(fd, set.req, ifr)
 		}
 		if err != nil {
-			return fmt.Errorf("set %s address %v (ioctl %#x): %w", c.iface, c.addr, set.req, err)
+			return fmt.Errorf("set %s address %v (ioctl %#x): %w", iface, addr, set.req, err)
 		}
 	}
-	ifr, err := unix.NewIfreq(c.iface)
+	return linkUp(fd, iface)
+}
+
+// linkUp sets IFF_UP on iface through fd, any socket.
+func linkUp(fd int, iface string) error {
+	ifr, err := unix.NewIfreq(iface)
 	if err == nil {
 		err = unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr)
 	}
@@ -84,7 +93,7 @@ func (c netCheck) configure() error {
 		err = unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 	}
 	if err != nil {
-		return fmt.Errorf("bring %s up: %w", c.iface, err)
+		return fmt.Errorf("bring %s up: %w", iface, err)
 	}
 	return nil
 }

@@ -152,20 +152,7 @@ func runContainer(t *testing.T, e env, runtime, bundle string, stdin io.Reader) 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
-	var cmd *exec.Cmd
-	switch runtime {
-	case "govmm":
-		cmd = exec.CommandContext(ctx, e.bin, "run", "--bundle", bundle, "--kernel", e.kernel, "--initrd", e.initrd, "--memory", "256M")
-	case "runc":
-		runc, err := exec.LookPath("runc")
-		if err != nil {
-			t.Fatalf("runc is not installed (apt-get install runc; make test installs it): %v", err)
-		}
-		id := fmt.Sprintf("govmm-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-		cmd = exec.CommandContext(ctx, runc, "run", "--bundle", bundle, id)
-	default:
-		t.Fatalf("unknown runtime %q", runtime)
-	}
+	cmd := containerCommand(t, ctx, e, runtime, bundle)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &stdout, &stderr, stdin
 	start := time.Now()

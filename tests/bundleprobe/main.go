@@ -11,6 +11,9 @@
 //	bundleprobe stdio N SEED  read stdin to its end, write N bytes of
 //	                          pattern SEED to stdout and of SEED+1 to
 //	                          stderr, then "stdin-sha256 HEX" on stdout
+//	bundleprobe serve DIR PORT  print DIR/in.txt and the addresses of the
+//	                          interfaces as a JSON line, write DIR/out.txt,
+//	                          then echo one TCP connection on PORT back
 package main
 
 import (
@@ -20,7 +23,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,6 +76,8 @@ func main() {
 		}
 	case "stdio":
 		stdio(uint64(atoi(arg(2))), uint64(atoi(arg(3))))
+	case "serve":
+		serve(arg(2), arg(3))
 	default:
 		fail("unknown mode " + os.Args[1])
 	}
@@ -134,6 +141,47 @@ func mounts() map[string]string {
 		}
 	}
 	return out
+}
+
+// Served is serve's report.
+type Served struct {
+	In    string   `json:"in"`    // DIR/in.txt
+	Addrs []string `json:"addrs"` // every interface's addresses, ADDR/PREFIX
+}
+
+// serve shows that a disk mount and a network reach the process: it reads
+// a file the host put on the disk, leaves one there for the host to read,
+// and echoes what the host sends over TCP.
+func serve(dir, port string) {
+	in, err := os.ReadFile(filepath.Join(dir, "in.txt"))
+	if err != nil {
+		fail(err.Error())
+	}
+	if err := os.WriteFile(filepath.Join(dir, "out.txt"), []byte("written by the process\n"), 0o644); err != nil {
+		fail(err.Error())
+	}
+	r := Served{In: string(in)}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		fail(err.Error())
+	}
+	for _, a := range addrs {
+		r.Addrs = append(r.Addrs, a.String())
+	}
+	l, err := net.Listen("tcp", ":"+port)
+	if err != nil {
+		fail(err.Error())
+	}
+	b, _ := json.Marshal(r)
+	fmt.Println(string(b))
+	c, err := l.Accept()
+	if err != nil {
+		fail(err.Error())
+	}
+	if _, err := io.Copy(c, c); err != nil {
+		fail(err.Error())
+	}
+	c.Close()
 }
 
 func stdio(n, seed uint64) {

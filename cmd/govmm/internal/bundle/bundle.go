@@ -36,6 +36,9 @@ type Bundle struct {
 	// Root is the root file system's directory (root.path), absolute,
 	// with links resolved.
 	Root string
+	// Disks are the VM's disks after the root image, in the order the
+	// guest names them (/dev/vdb, ...): one per mount of a block device.
+	Disks []Disk
 }
 
 // Load reads DIR/config.json and checks it against the root file system.
@@ -72,6 +75,9 @@ func check(dir string, spec *specs.Spec) (*Bundle, error) {
 		return nil, err
 	}
 	b := &Bundle{Dir: dir, Spec: spec, Root: root, Process: process(spec)}
+	if b.Process.Mounts, b.Disks, err = guestMounts(spec.Mounts); err != nil {
+		return nil, err
+	}
 	var lines []string
 	if b.Memory, b.CPUs, lines, err = resources(spec.Linux); err != nil {
 		return nil, err

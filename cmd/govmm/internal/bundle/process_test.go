@@ -1,7 +1,10 @@
 package bundle
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -45,5 +48,50 @@ func TestProcessMapping(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Process =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// A mount of a host block device or image file becomes a disk after the
+// root image, mounted by the guest from its /dev/vdX; one that names no
+// such file stays unsupported and is listed.
+func TestDiskMounts(t *testing.T) {
+	f := newFixture(t)
+	img := filepath.Join(t.TempDir(), "scratch.img")
+	if err := os.WriteFile(img, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	block := ""
+	if loops, _ := filepath.Glob("/dev/loop[0-9]*"); len(loops) > 0 {
+		block = loops[0]
+	}
+	f.spec.Mounts = []specs.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc"},
+		{Destination: "/scratch", Type: "ext4", Source: img, Options: []string{"rw", "noatime"}},
+		{Destination: "/gone", Type: "ext4", Source: "/nonexistent/disk.img"},
+		{Destination: "/data", Type: "xfs", Source: img, Options: []string{"ro"}},
+	}
+	if block != "" {
+		f.spec.Mounts = append(f.spec.Mounts, specs.Mount{Destination: "/blk", Type: "ext4", Source: block})
+	}
+	b := f.mustLoad()
+	wantMounts := []agent.Mount{
+		{Destination: "/proc", Type: "proc", Source: "proc"},
+		{Destination: "/scratch", Type: "ext4", Source: "/dev/vdb", Options: []string{"rw", "noatime"}},
+		{Destination: "/data", Type: "xfs", Source: "/dev/vdc", Options: []string{"ro"}},
+	}
+	wantDisks := []Disk{{Path: img}, {Path: img, ReadOnly: true}}
+	if block != "" {
+		wantMounts = append(wantMounts, agent.Mount{Destination: "/blk", Type: "ext4", Source: "/dev/vdd"})
+		wantDisks = append(wantDisks, Disk{Path: block})
+	}
+	if !reflect.DeepEqual(b.Process.Mounts, wantMounts) {
+		t.Errorf("Mounts =\n%+v\nwant\n%+v", b.Process.Mounts, wantMounts)
+	}
+	if !reflect.DeepEqual(b.Disks, wantDisks) {
+		t.Errorf("Disks = %+v, want %+v", b.Disks, wantDisks)
+	}
+	want := `mounts: /gone: type "ext4" not mounted`
+	if len(b.Unsupported) != 1 || !strings.HasPrefix(b.Unsupported[0], want) {
+		t.Errorf("Unsupported = %q, want one line starting %q", b.Unsupported, want)
 	}
 }

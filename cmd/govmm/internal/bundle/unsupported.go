@@ -61,8 +61,9 @@ func (l *lines) mount(m specs.Mount) {
 	switch {
 	case isBind(m):
 		l.add("mounts: %s: bind mount of the host's %s not made: the guest cannot see the host's files", m.Destination, m.Source)
+	case diskMount(m):
 	case !guestFS[m.Type]:
-		l.add("mounts: %s: type %q not mounted: the guest makes only proc, sysfs, tmpfs, devtmpfs, devpts, mqueue and cgroup file systems", m.Destination, m.Type)
+		l.add("mounts: %s: type %q not mounted: the guest makes only proc, sysfs, tmpfs, devtmpfs, devpts, mqueue and cgroup file systems, and mounts what a host block device or image file holds", m.Destination, m.Type)
 	case len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0:
 		l.add("mounts: %s: not mounted: id-mapped mounts are not supported", m.Destination)
 	}

@@ -44,7 +44,7 @@ func TestUnsupported(t *testing.T) {
 			"mounts: /data: bind mount of the host's /srv/data not made: the guest cannot see the host's files",
 			"mounts: /etc/resolv.conf: bind mount of the host's /run/resolv.conf not made: the guest cannot see the host's files"}},
 		{"other file system", `{"mounts": [{"destination": "/mnt", "type": "nfs", "source": "server:/x"}]}`, []string{
-			`mounts: /mnt: type "nfs" not mounted: the guest makes only proc, sysfs, tmpfs, devtmpfs, devpts, mqueue and cgroup file systems`}},
+			`mounts: /mnt: type "nfs" not mounted: the guest makes only proc, sysfs, tmpfs, devtmpfs, devpts, mqueue and cgroup file systems, and mounts what a host block device or image file holds`}},
 		{"id-mapped mount", `{"mounts": [{"destination": "/t", "type": "tmpfs", "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}]}`, []string{
 			"mounts: /t: not mounted: id-mapped mounts are not supported"}},
 		{"hooks", `{"hooks": {"prestart": [{"path": "/bin/a"}], "poststop": [{"path": "/bin/b"}]}}`, []string{"hooks: not run (poststop, prestart)"}},
