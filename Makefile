@@ -29,6 +29,8 @@ APT_PACKAGES := $(APT_GO_PACKAGES) busybox-static cpio e2fsprogs xz-utils zstd g
 APT_UNIT_PACKAGES := acpica-tools
 APT_QEMU_PACKAGES := qemu-system-x86
 APT_CONTAINER_PACKAGES := runc crun
+# what govmm compare runs on the host against each instance (iperf3 client)
+APT_COMPARE_PACKAGES := iperf3
 APT_BUNDLE_PACKAGES := mmdebstrap
 GUEST_TREE := $(CACHE)/kernel-cloud
 SANDBOX_TREE := $(CACHE)/kernel-std
@@ -54,6 +56,9 @@ MKE2FS ?= /sbin/mke2fs
 # sets each measure's command itself. The tables go to COMPARE_OUT.
 COMPARE_BUNDLE := $(CACHE)/compare-bundle
 COMPARE_OUT ?= compare-out/
+# More flags for govmm compare, e.g. COMPARE_FLAGS="--runs 5 --only start,memory".
+# Three runs keep a full comparison inside the sandbox's hour.
+COMPARE_FLAGS ?= --runs 3
 GUEST_SOURCES := $(shell find guest -name '*.go') go.mod go.sum
 
 # govmm is built static (pflag pulls in net, which would otherwise map libc
@@ -90,7 +95,7 @@ BOOT_ENV := GOVMM_BIN=$(CURDIR)/bin/govmm GOVMM_KERNEL=$(KERNEL) GOVMM_INITRD=$(
 KVMPROBE ?= bin/kvmprobe
 ON_KVM = { [ "$$GOVMM_SANDBOX" != 1 ] && $(KVMPROBE); }
 
-.PHONY: all deps deps-go deps-unit deps-qemu deps-containers deps-bundle go kernel sandbox-kernel sandbox-qemu sandbox-if-needed initramfs rootfs compare-bundle build unit fuzz-smoke boot-test test demo bench compare fuzz clean distclean
+.PHONY: all deps deps-go deps-unit deps-qemu deps-containers deps-bundle deps-compare go kernel sandbox-kernel sandbox-qemu sandbox-if-needed initramfs rootfs compare-bundle build unit fuzz-smoke boot-test test demo bench compare fuzz clean distclean
 
 all: build
 
@@ -116,6 +121,8 @@ deps-containers:
 	$(call apt-install,$(APT_CONTAINER_PACKAGES))
 deps-bundle:
 	$(call apt-install,$(APT_BUNDLE_PACKAGES))
+deps-compare:
+	$(call apt-install,$(APT_COMPARE_PACKAGES))
 
 # Every target that runs $(GO) has `| go`.
 go: | deps-go
@@ -249,8 +256,8 @@ bench: build kernel initramfs sandbox-if-needed deps-qemu
 # The same bundle under govmm, QEMU, runc and crun: start-up, memory, density,
 # CPU, syscalls, disk and network (cmd/govmm/internal/compare). In the
 # sandbox all four run inside it, runc and crun on its cgroup2.
-compare: build kernel initramfs compare-bundle sandbox-if-needed deps-containers deps-qemu
-	@args="compare --bundle $(COMPARE_BUNDLE) --kernel $(KERNEL) --initrd $(INITRD) --out $(COMPARE_OUT)"; \
+compare: build kernel initramfs compare-bundle sandbox-if-needed deps-containers deps-qemu deps-compare
+	@args="compare --bundle $(COMPARE_BUNDLE) --kernel $(KERNEL) --initrd $(INITRD) --out $(COMPARE_OUT) $(COMPARE_FLAGS)"; \
 	if $(ON_KVM) >/dev/null; then \
 		echo "== compare on this machine's /dev/kvm: govmm, QEMU, runc and crun here"; \
 		bin/govmm $$args; \

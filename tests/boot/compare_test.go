@@ -118,6 +118,10 @@ func TestCompareStartAndMemory(t *testing.T) {
 			}
 		}
 	}
+	// govmm's bare boot, the yardstick of its bundle start, comes first.
+	if b, r := figure["start.boot govmm"], figure["start.ready govmm"]; b <= 0 || b >= r {
+		t.Errorf("govmm: bare boot to init %.0f ms, want above 0 and below the bundle's first line %.0f ms", b, r)
+	}
 	// Guest RAM is told apart from each VMM's own memory.
 	for _, rt := range []string{"govmm", "qemu"} {
 		if o, p := figure["memory.overhead "+rt], figure["memory.pss "+rt]; o <= 0 || o >= p {

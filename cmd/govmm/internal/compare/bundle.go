@@ -52,8 +52,9 @@ func (b *Bundle) HasFile(path string) bool {
 
 // Write makes a bundle directory under parent whose config.json is the
 // user's with process.args replaced by args, root.path absolute, and no
-// terminal (the workload's output must come down a pipe to be timed).
-func (b *Bundle) Write(parent string, args []string) (string, error) {
+// terminal (the workload's output must come down a pipe to be timed);
+// then each edit changes it.
+func (b *Bundle) Write(parent string, args []string, edits ...func(cfg map[string]any)) (string, error) {
 	cfg := deepCopy(b.config).(map[string]any)
 	proc := cfg["process"].(map[string]any)
 	a := make([]any, len(args))
@@ -63,6 +64,9 @@ func (b *Bundle) Write(parent string, args []string) (string, error) {
 	proc["args"] = a
 	proc["terminal"] = false
 	cfg["root"].(map[string]any)["path"] = b.rootfs
+	for _, edit := range edits {
+		edit(cfg)
+	}
 	out, err := json.MarshalIndent(cfg, "", "\t")
 	if err != nil {
 		return "", err

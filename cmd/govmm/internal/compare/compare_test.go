@@ -243,7 +243,7 @@ func fixtureReport() *Report {
 		Bundle: "/srv/bundle", Runtimes: []string{"govmm", "runc", "crun"}, Baseline: "runc", Runs: 3,
 		Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		Rows: []Row{
-			{MeasuresOf("start")[0], map[string][]Sample{
+			{MeasuresOf("start")[1], map[string][]Sample{
 				"govmm": samples(120, 110, 150), "runc": samples(40, 38, 45), "crun": samples(20, 19, 22)}},
 			{MeasuresOf("memory")[1], map[string][]Sample{
 				"govmm": samples(60.5, 61, 59), "runc": samples(1.34, 1.34, 1.34), "crun": samples(1.3, nan, 1.4)}},

@@ -7,6 +7,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/govmm/govmm/guest/report"
 )
 
 // Measure is one row of the table.
@@ -15,6 +17,8 @@ type Measure struct {
 	Group string `json:"group"` // the --only name
 	Name  string `json:"name"`
 	Unit  string `json:"unit"`
+	// Higher: more is better (a throughput); otherwise less is.
+	Higher bool `json:"higher_is_better,omitempty"`
 }
 
 // Groups are the --only names, most important first.
@@ -28,35 +32,44 @@ func MeasuresOf(group string) []Measure {
 	switch group {
 	case "start":
 		return []Measure{
-			{"start.ready", group, "launch → first stdout line", "ms"},
-			{"start.exit", group, "launch → exit of true", "ms"},
-			{"start.teardown", group, "teardown: signal → all gone", "ms"},
+			{"start.boot", group, "no bundle: launch → guest init", "ms", false},
+			{"start.ready", group, "launch → first stdout line", "ms", false},
+			{"start.exit", group, "launch → exit of true", "ms", false},
+			{"start.teardown", group, "teardown: signal → all gone", "ms", false},
 		}
 	case "memory":
 		return []Measure{
-			{"memory.available", group, "idle: host MemAvailable drop", "MiB"},
-			{"memory.pss", group, "idle: PSS of its host processes", "MiB"},
-			{"memory.cgroup", group, "idle: container cgroup charge", "MiB"},
-			{"memory.overhead", group, "idle: VMM outside guest RAM", "MiB"},
+			{"memory.available", group, "idle: host MemAvailable drop", "MiB", false},
+			{"memory.pss", group, "idle: PSS of its host processes", "MiB", false},
+			{"memory.cgroup", group, "idle: container cgroup charge", "MiB", false},
+			{"memory.overhead", group, "idle: VMM outside guest RAM", "MiB", false},
 		}
 	case "cpu":
 		return []Measure{
-			{"cpu.wall", group, "CPU job: wall time", "s"},
-			{"cpu.time", group, "CPU job: host CPU time", "s"},
+			{"cpu.wall", group, "CPU job: wall time", "s", false},
+			{"cpu.time", group, "CPU job: host CPU time", "s", false},
 		}
 	case "syscalls":
-		return []Measure{{"syscalls.wall", group, "syscall job: wall time", "s"}}
+		return []Measure{{"syscalls.wall", group, "syscall job: wall time", "s", false}}
 	case "disk":
-		return []Measure{{"disk.wall", group, "fio job: wall time", "s"}}
+		return []Measure{
+			{"disk.seqwrite", group, "scratch disk: write 1 MiB blocks", "MiB/s", true},
+			{"disk.seqread", group, "scratch disk: read 1 MiB blocks", "MiB/s", true},
+			{"disk.randread", group, "scratch disk: random 4 KiB reads, depth 8", "kIOPS", true},
+		}
 	case "network":
-		return []Measure{{"network.wall", group, "loopback TCP job: wall time", "s"}}
+		return []Measure{
+			{"network.tx", group, "TCP host → instance (iperf3)", "Gbit/s", true},
+			{"network.rx", group, "TCP instance → host (iperf3 -R)", "Gbit/s", true},
+			{"network.rtt", group, "ICMP echo round trip, median", "µs", false},
+		}
 	case "density":
 		var ms []Measure
 		for _, k := range densityK {
 			ms = append(ms,
-				Measure{fmt.Sprintf("density.%d.available", k), group, fmt.Sprintf("%d idle: MemAvailable drop", k), "MiB"},
-				Measure{fmt.Sprintf("density.%d.per", k), group, fmt.Sprintf("%d idle: drop per instance", k), "MiB"},
-				Measure{fmt.Sprintf("density.%d.ready", k), group, fmt.Sprintf("%d idle: launch → all ready", k), "s"})
+				Measure{fmt.Sprintf("density.%d.available", k), group, fmt.Sprintf("%d idle: MemAvailable drop", k), "MiB", false},
+				Measure{fmt.Sprintf("density.%d.per", k), group, fmt.Sprintf("%d idle: drop per instance", k), "MiB", false},
+				Measure{fmt.Sprintf("density.%d.ready", k), group, fmt.Sprintf("%d idle: launch → all ready", k), "s", false})
 		}
 		return ms
 	}
@@ -73,8 +86,19 @@ var (
 )
 
 func jobWork(job string) []string {
-	return []string{"sh", "-c", "echo ready; sleep 1; echo go; if " + job + " >/dev/null; then echo done; else echo failed; fi; exec sleep 3600"}
+	return shownJobWork(job + " >/dev/null")
 }
+
+// shownJobWork is jobWork with the job's output on the workload's stdout,
+// for the host to read its figures.
+func shownJobWork(job string) []string {
+	return []string{"sh", "-c", "echo ready; sleep 1; echo go; if " + job + "; then echo done; else echo failed; fi; exec sleep 3600"}
+}
+
+// networkWork serves iperf3 and idles; the host drives the measures. The
+// server keeps each stream's buffer in a file under TMPDIR: /dev/shm,
+// as a bundle's root may be read-only (runc spec makes it so).
+var networkWork = []string{"sh", "-c", "TMPDIR=/dev/shm iperf3 -s -D && sleep 1 && echo ready; exec sleep 3600"}
 
 // cpuJob is a fixed CPU-bound job: stress-ng's when the bundle has it.
 func cpuJob(b *Bundle) string {
@@ -85,16 +109,6 @@ func cpuJob(b *Bundle) string {
 	}
 	return "head -c 104857600 /dev/zero | sha256sum"
 }
-
-// diskJob does random 4 KiB reads and writes, bypassing the page cache, to
-// a file on the instance's root: its disk, as the workload would use it.
-// The root must be writable (root.readonly false in the bundle).
-const diskJob = "fio --name=compare --filename=/var/tmp/compare.fio --size=64M --rw=randrw --bs=4k --direct=1 --ioengine=psync --unlink=1"
-
-// networkJob pushes 2 GiB through TCP on the instance's loopback: the cost
-// of its kernel's network stack, not of a NIC (a container and a guest have
-// different host-side plumbing, which this leaves out).
-const networkJob = "iperf3 -s -1 -D && sleep 0.5 && iperf3 -c 127.0.0.1 -n 2G"
 
 // hasTool reports whether the bundle's rootfs has a program in /usr/bin or /bin.
 func hasTool(b *Bundle, name string) bool {
@@ -130,7 +144,7 @@ func (p *prober) startTrial(ctx context.Context, rt Runtime) (map[string]float64
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	v := map[string]float64{}
-	in, err := rt.Start(p.bundles["ready"], p.id())
+	in, err := rt.Start(p.bundles["ready"], p.id(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +170,7 @@ func (p *prober) startTrial(ctx context.Context, rt Runtime) (map[string]float64
 	}
 	v["start.teardown"] = ms(time.Since(t0))
 
-	in, err = rt.Start(p.bundles["true"], p.id())
+	in, err = rt.Start(p.bundles["true"], p.id(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +179,26 @@ func (p *prober) startTrial(ctx context.Context, rt Runtime) (map[string]float64
 		return nil, err
 	}
 	v["start.exit"] = ms(time.Since(in.Launched))
-	return v, rt.Release(in)
+	if err := rt.Release(in); err != nil {
+		return nil, err
+	}
+	if b, ok := rt.(interface {
+		BareBoot(string) (*Instance, error)
+	}); ok {
+		in, err := b.BareBoot(p.id())
+		if err != nil {
+			return nil, err
+		}
+		l, err := in.WaitPrefix(ctx, report.ReportPrefix)
+		in.cmd.Process.Kill()
+		in.wait(context.Background())
+		in.close()
+		if err != nil {
+			return nil, err
+		}
+		v["start.boot"] = ms(l.At.Sub(in.Launched))
+	}
+	return v, nil
 }
 
 // dropCaches writes back and drops the page cache, so that MemAvailable
@@ -193,7 +226,7 @@ func (p *prober) memoryTrial(ctx context.Context, rt Runtime) (map[string]float6
 	if err != nil {
 		return nil, err
 	}
-	in, err := rt.Start(p.bundles["ready"], p.id())
+	in, err := rt.Start(p.bundles["ready"], p.id(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +265,7 @@ func (p *prober) jobTrial(work, prefix string, withCPU bool) trial {
 	return func(ctx context.Context, rt Runtime) (map[string]float64, error) {
 		ctx, cancel := context.WithTimeout(ctx, p.timeout)
 		defer cancel()
-		in, err := rt.Start(p.bundles[work], p.id())
+		in, err := rt.Start(p.bundles[work], p.id(), nil)
 		if err != nil {
 			return nil, err
 		}
@@ -283,7 +316,7 @@ func (p *prober) densityTrial(k int) trial {
 		}()
 		t0 := time.Now()
 		for i := 0; i < k; i++ {
-			in, err := rt.Start(p.bundles["ready"], p.id())
+			in, err := rt.Start(p.bundles["ready"], p.id(), nil)
 			if err != nil {
 				return nil, err
 			}
@@ -312,4 +345,70 @@ func (p *prober) densityTrial(k int) trial {
 			key + "ready":     last.Sub(t0).Seconds(),
 		}, nil
 	}
+}
+
+// diskTrial runs fio on the scratch disk and reads its figures from the
+// workload's output.
+func (p *prober) diskTrial(ctx context.Context, rt Runtime) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	in, err := rt.Start(p.bundles["disk"], p.id(), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Teardown(in)
+	for _, want := range []string{"ready", "go"} {
+		if _, err := in.WaitLine(ctx, want); err != nil {
+			return nil, err
+		}
+	}
+	_, out, err := in.Collect(ctx, "done")
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := fioResults(out)
+	if err != nil {
+		return nil, err
+	}
+	w, r, rr := jobs["seqwrite"], jobs["seqread"], jobs["randread"]
+	if w.writeKiBs == 0 || r.readKiBs == 0 || rr.readIOPS == 0 {
+		return nil, fmt.Errorf("fio: a phase did no I/O: %q", out)
+	}
+	return map[string]float64{
+		"disk.seqwrite": w.writeKiBs / 1024,
+		"disk.seqread":  r.readKiBs / 1024,
+		"disk.randread": rr.readIOPS / 1000,
+	}, nil
+}
+
+// networkTrial starts an iperf3 server in the instance and measures from
+// the host: TCP both ways, then echo round trips.
+func (p *prober) networkTrial(ctx context.Context, rt Runtime) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	addr := containerAddr
+	var nic *NIC
+	if _, container := rt.(*OCI); !container {
+		addr = vmAddr
+		nic = &NIC{Tap: tapName, Addr: vmAddr}
+	}
+	in, err := rt.Start(p.bundles["network"], p.id(), nic)
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Teardown(in)
+	if _, err := in.WaitLine(ctx, "ready"); err != nil {
+		return nil, err
+	}
+	v := map[string]float64{}
+	if v["network.tx"], err = iperf3(ctx, addr.Addr(), false); err != nil {
+		return nil, err
+	}
+	if v["network.rx"], err = iperf3(ctx, addr.Addr(), true); err != nil {
+		return nil, err
+	}
+	if v["network.rtt"], err = pingRTT(addr.Addr()); err != nil {
+		return nil, err
+	}
+	return v, nil
 }

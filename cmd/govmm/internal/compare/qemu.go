@@ -29,7 +29,10 @@ import (
 type QEMU struct {
 	Path, Kernel, Initrd, Memory string
 	Images                       string // the root images' cache, govmm's
+	RootImage                    string // the bundle's root image, made ready beforehand; empty: from Images
 }
+
+func (q *QEMU) setRootImage(p string) { q.RootImage = p }
 
 // NewQEMU finds qemu-system-x86_64 by name or path.
 func NewQEMU(name, kernel, initrd, memory, images string) (*QEMU, error) {
@@ -43,23 +46,31 @@ func NewQEMU(name, kernel, initrd, memory, images string) (*QEMU, error) {
 func (q *QEMU) Name() string { return "qemu" }
 
 // Start's clock starts before the bundle is read and its root image found,
-// as govmm run --bundle's does: both do that work per launch.
-func (q *QEMU) Start(dir, id string) (*Instance, error) {
+// as govmm run --bundle's does: both do that work per launch (the image's
+// check only when it was not made ready beforehand).
+func (q *QEMU) Start(dir, id string, nic *NIC) (*Instance, error) {
 	t0 := time.Now()
 	b, err := bundle.Load(dir)
 	if err != nil {
 		return nil, err
 	}
-	image, err := b.RootImage(q.Images)
-	if err != nil {
-		return nil, err
+	image := q.RootImage
+	if image == "" {
+		if image, err = b.RootImage(q.Images); err != nil {
+			return nil, err
+		}
 	}
 	tmp, err := os.MkdirTemp("", "compare-qemu-")
 	if err != nil {
 		return nil, err
 	}
 	vm := qemuVM{Kernel: q.Kernel, Initrd: q.Initrd, Image: image, Memory: q.Memory, CPUs: 1,
-		Cmdline: agenthost.KernelCmdline(agenthost.Cmdline), Dir: tmp}
+		Cmdline: agenthost.KernelCmdline(agenthost.Cmdline), Dir: tmp, Disks: b.Disks}
+	proc := agenthost.Process(b, nil)
+	if nic != nil {
+		vm.Tap, vm.MAC = nic.Tap, qemuMAC
+		proc.Interfaces = []agent.Interface{{MAC: qemuMAC, Addr: nic.Addr.String()}}
+	}
 	// The bundle's limits size the VM, as they size govmm's.
 	if b.Memory != 0 {
 		vm.Memory = strconv.FormatUint((b.Memory+(1<<20)-1)>>20, 10) + "M"
@@ -78,7 +89,7 @@ func (q *QEMU) Start(dir, id string) (*Instance, error) {
 		q.Release(in)
 		return nil, err
 	}
-	in.guest.talk(in, agenthost.Process(b, nil))
+	in.guest.talk(in, proc)
 	return in, nil
 }
 
@@ -261,8 +272,13 @@ func (g *guestConn) close() {
 type qemuVM struct {
 	Kernel, Initrd, Image, Memory, Cmdline string
 	CPUs                                   int
-	Dir                                    string // sockets and the console log
+	Dir                                    string        // sockets and the console log
+	Disks                                  []bundle.Disk // after the root image, in the guest's order
+	Tap, MAC                               string        // a virtio NIC on Tap, when Tap is set
 }
+
+// qemuMAC is the classic VM's NIC address, for the guest to find it by.
+const qemuMAC = "52:54:00:c0:ff:ee"
 
 // args is QEMU's command line. Each port is a virtio-serial device of its
 // own with one port: without a second port QEMU does not offer
@@ -278,8 +294,22 @@ func (v qemuVM) args() []string {
 		"-serial", "file:" + filepath.Join(v.Dir, consoleLog),
 		"-drive", "file=" + optValue(v.Image) + ",if=none,id=root,format=raw,readonly=on",
 		"-device", "virtio-blk-pci,drive=root,serial=govmm-bundle-root",
-		"-device", "virtio-rng-pci",
 	}
+	// QEMU's defaults otherwise, as in make bench: writeback cache,
+	// thread pool I/O, no vhost.
+	for i, d := range v.Disks {
+		id := "disk" + strconv.Itoa(i+1)
+		drive := "file=" + optValue(d.Path) + ",if=none,id=" + id + ",format=raw"
+		if d.ReadOnly {
+			drive += ",readonly=on"
+		}
+		a = append(a, "-drive", drive, "-device", "virtio-blk-pci,drive="+id)
+	}
+	if v.Tap != "" {
+		a = append(a, "-netdev", "tap,id=net0,ifname="+optValue(v.Tap)+",script=no,downscript=no",
+			"-device", "virtio-net-pci,netdev=net0,mac="+v.MAC)
+	}
+	a = append(a, "-device", "virtio-rng-pci")
 	for i, name := range portSockets {
 		n := strconv.Itoa(i)
 		a = append(a,

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/govmm/govmm/cmd/govmm/internal/bundle"
 )
 
 // The classic VM is QEMU's PC machine with govmm's guest: the kernel
@@ -42,5 +44,23 @@ func TestMissingQEMU(t *testing.T) {
 	_, err := NewQEMU("no-such-qemu-xyz", "k", "i", "256M", t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "apt-get install qemu-system-x86") {
 		t.Errorf("%v", err)
+	}
+}
+
+// A bundle's block device mounts are disks after the root image, in the
+// guest's order, and a NIC is a virtio-net on the tap with the MAC the
+// guest finds it by.
+func TestQEMUDisksAndNIC(t *testing.T) {
+	vm := qemuVM{Image: "/cache/root.ext4", Memory: "256M", CPUs: 1, Dir: "/run/vm",
+		Disks: []bundle.Disk{{Path: "/dev/loop3"}, {Path: "/img/ro.img", ReadOnly: true}},
+		Tap:   "tap9", MAC: qemuMAC}
+	got := strings.Join(vm.args(), " ")
+	for _, want := range []string{
+		"-device virtio-blk-pci,drive=root,serial=govmm-bundle-root -drive file=/dev/loop3,if=none,id=disk1,format=raw -device virtio-blk-pci,drive=disk1 -drive file=/img/ro.img,if=none,id=disk2,format=raw,readonly=on -device virtio-blk-pci,drive=disk2",
+		"-netdev tap,id=net0,ifname=tap9,script=no,downscript=no -device virtio-net-pci,netdev=net0,mac=" + qemuMAC,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("qemu %s\nlacks %s", got, want)
+		}
 	}
 }

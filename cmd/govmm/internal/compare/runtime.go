@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,8 +22,9 @@ import (
 type Runtime interface {
 	Name() string
 	// Start launches bundle as a fresh instance named id. The workload's
-	// stdout lines arrive on the instance's Lines.
-	Start(bundle, id string) (*Instance, error)
+	// stdout lines arrive on the instance's Lines. A VM gets nic when it
+	// is not nil; a container's network is its bundle's namespace.
+	Start(bundle, id string, nic *NIC) (*Instance, error)
 	// Exited blocks until the workload has exited on its own.
 	Exited(ctx context.Context, in *Instance) error
 	// Release frees what a workload that exited on its own left behind.
@@ -145,20 +147,43 @@ func (in *Instance) close() { in.errLog.Close() }
 // WaitLine returns the first line equal to want, or an error when the
 // output ends first or ctx expires.
 func (in *Instance) WaitLine(ctx context.Context, want string) (Line, error) {
+	l, _, err := in.Collect(ctx, want)
+	return l, err
+}
+
+// maxCollected bounds what Collect keeps of a workload's output.
+const maxCollected = 1000
+
+// Collect is WaitLine that also returns the lines before want.
+func (in *Instance) Collect(ctx context.Context, want string) (Line, []string, error) {
+	return in.collect(ctx, strconv.Quote(want), func(s string) bool { return strings.TrimSpace(s) == want })
+}
+
+// WaitPrefix returns the first line that starts with prefix.
+func (in *Instance) WaitPrefix(ctx context.Context, prefix string) (Line, error) {
+	l, _, err := in.collect(ctx, strconv.Quote(prefix+"..."), func(s string) bool { return strings.HasPrefix(s, prefix) })
+	return l, err
+}
+
+func (in *Instance) collect(ctx context.Context, what string, match func(string) bool) (Line, []string, error) {
+	var before []string
 	for {
 		select {
 		case l, ok := <-in.Lines:
 			if !ok {
-				return Line{}, fmt.Errorf("%s: output ended before %q%s", in.ID, want, in.stderrNote())
+				return Line{}, before, fmt.Errorf("%s: output ended before %s%s", in.ID, what, in.stderrNote())
 			}
-			switch strings.TrimSpace(l.Text) {
-			case want:
-				return l, nil
-			case "failed": // the job's exit status was not 0
-				return Line{}, fmt.Errorf("%s: the job failed%s", in.ID, in.stderrNote())
+			if match(l.Text) {
+				return l, before, nil
+			}
+			if strings.TrimSpace(l.Text) == "failed" { // the job's exit status was not 0
+				return Line{}, before, fmt.Errorf("%s: the job failed%s; its output: %q", in.ID, in.stderrNote(), before)
+			}
+			if len(before) < maxCollected {
+				before = append(before, l.Text)
 			}
 		case <-ctx.Done():
-			return Line{}, fmt.Errorf("%s: no %q: %w%s", in.ID, want, ctx.Err(), in.stderrNote())
+			return Line{}, before, fmt.Errorf("%s: no %s: %w%s", in.ID, what, ctx.Err(), in.stderrNote())
 		}
 	}
 }
@@ -214,7 +239,7 @@ func NewOCI(name string) (*OCI, error) {
 
 func (o *OCI) Name() string { return o.name }
 
-func (o *OCI) Start(bundle, id string) (*Instance, error) {
+func (o *OCI) Start(bundle, id string, _ *NIC) (*Instance, error) {
 	return launch(id, bundle, []string{o.path, "run", "--detach", "--bundle", bundle, id})
 }
 
@@ -353,13 +378,23 @@ func (o *OCI) CPUSeconds(in *Instance) (float64, error) {
 // stdout is the workload's and it exits with the workload.
 type Govmm struct {
 	Path, Kernel, Initrd, Memory string
+	RootImage                    string // the bundle's root image, made ready beforehand; empty: govmm's own
 }
+
+func (g *Govmm) setRootImage(p string) { g.RootImage = p }
 
 func (g *Govmm) Name() string { return "govmm" }
 
-func (g *Govmm) Start(bundle, id string) (*Instance, error) {
-	return launch(id, bundle, []string{g.Path, "run", "--bundle", bundle,
-		"--kernel", g.Kernel, "--initrd", g.Initrd, "--memory", g.Memory})
+func (g *Govmm) Start(bundle, id string, nic *NIC) (*Instance, error) {
+	argv := []string{g.Path, "run", "--bundle", bundle,
+		"--kernel", g.Kernel, "--initrd", g.Initrd, "--memory", g.Memory}
+	if nic != nil {
+		argv = append(argv, "--net", "tap="+nic.Tap+",ip="+nic.Addr.String())
+	}
+	if g.RootImage != "" {
+		argv = append(argv, "--root-image", g.RootImage)
+	}
+	return launch(id, bundle, argv)
 }
 
 func (g *Govmm) Exited(ctx context.Context, in *Instance) error {
@@ -370,6 +405,17 @@ func (g *Govmm) Exited(ctx context.Context, in *Instance) error {
 }
 
 func (g *Govmm) Release(in *Instance) error { in.close(); return nil }
+
+// bareCmdline boots govmm's guest to its init, which prints its report
+// line first, and holds it there.
+const bareCmdline = "console=ttyS0 reboot=k,panic_warm panic=-1 quiet govmm.hold=3600000"
+
+// BareBoot boots the guest without a bundle: the start measures' yardstick
+// for what the bundle path adds to a boot.
+func (g *Govmm) BareBoot(id string) (*Instance, error) {
+	return launch(id, "", []string{g.Path, "run", "--kernel", g.Kernel, "--initrd", g.Initrd,
+		"--memory", g.Memory, "--cmdline", bareCmdline})
+}
 
 // Teardown: SIGTERM, then govmm's exit (its VM, memory and devices go with
 // it). govmm passes the signal to the process, which dies of it: govmm's

@@ -68,7 +68,11 @@ func WriteTable(w io.Writer, r *Report) error {
 		if row.Empty() {
 			continue
 		}
-		cells := []string{row.Name, row.Unit}
+		unit := row.Unit
+		if row.Higher {
+			unit += " ↑"
+		}
+		cells := []string{row.Name, unit}
 		for _, rt := range r.Runtimes {
 			cells = append(cells, Cell(row.Summary(rt)))
 		}
@@ -80,7 +84,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\n%d runs each, interleaved; median (min–max); bundle %s\n", r.Runs, r.Bundle)
+	fmt.Fprintf(w, "\n%d runs each, interleaved; median (min–max); ↑ more is better, otherwise less; bundle %s\n", r.Runs, r.Bundle)
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}
