@@ -216,8 +216,10 @@ func settledAvailable() (int64, error) {
 }
 
 // settle is how long an idle instance runs before it is weighed: long
-// enough for a guest's boot to stop allocating.
-const settle = time.Second
+// enough for a guest's boot to stop allocating, and for a guest that
+// reports its free pages (virtio-balloon) to have reported them (the
+// kernel waits 2 s before it reports).
+const settle = 5 * time.Second
 
 func (p *prober) memoryTrial(ctx context.Context, rt Runtime) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
