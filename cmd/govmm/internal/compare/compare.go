@@ -38,25 +38,35 @@ so that drift on the host hits all alike. Each cell is the median (min–max)
 of --runs; the ratio columns divide by runc's median.
 
 Measures (--only, in this order):
-  start     launch → first stdout line; launch → exit of true; teardown
+  start     launch → first stdout line; launch → exit of true; teardown;
+            and govmm booted without a bundle to its init, the yardstick
   memory    one idle instance: host MemAvailable drop, PSS of its host
             processes, a container's cgroup charge, the VMM outside guest RAM
   cpu       a fixed CPU-bound job: wall and host CPU time
   syscalls  a job of a million tiny system calls: wall time
   density   1, 4 and 16 idle instances at once: MemAvailable drop, per
             instance, launch → all ready
-  disk      a fio job of random 4 KiB direct I/O on the instance's root
-            (which must be writable): wall time; when the bundle has fio
-  network   2 GiB of TCP over the instance's loopback (iperf3): wall time;
-            when the bundle has iperf3
+  disk      fio on a scratch ext4 (on a loop device over a file in TMPDIR)
+            that containers mount and VMs get as a virtio disk: sequential
+            1 MiB writes and reads, random 4 KiB reads at depth 8, O_DIRECT;
+            when the bundle has fio
+  network   from the host to the instance over a veth pair into the
+            containers' network namespace, or a tap with a virtio NIC for a
+            VM: iperf3 TCP each way, ICMP echo round trips; when the bundle
+            and the host have iperf3
 
 Runtimes (--runtimes): govmm (this program's run --bundle); qemu, a classic
 VM (QEMU's PC machine on KVM booting govmm's kernel, initramfs and root
 image, the process run through the same agent ports); runc, crun, or any
 runtime with runc's command line, by name or path.
 
-Must run as root: containers need namespaces and cgroups, and the memory
-figures drop the page cache (/proc/sys/vm/drop_caches).
+VMs boot the bundle's root image, built or checked once before anything
+is timed (govmm run --bundle --root-image).
+
+Must run as root: containers need namespaces and cgroups, the memory
+figures drop the page cache (/proc/sys/vm/drop_caches), and the disk and
+network measures make a loop device, a network namespace, a veth pair and
+a tap (names starting govmm-cmp and govmm-compare, removed at the end).
 
 Flags:
 %s`
