@@ -145,10 +145,11 @@ func runBundle(f *runFlags, stdin *os.File, stdout, stderr io.Writer) int {
 	controlIn, controlFeed := io.Pipe()
 	controlOut, controlFromGuest := io.Pipe()
 	stdinIn, stdinFeed := io.Pipe()
+	var first firstWrite
 	cfg.Ports = []govmm.Port{
 		{In: controlIn, Out: controlFromGuest},
-		{In: stdinIn, Out: stdout},
-		{In: nil, Out: stderr},
+		{In: stdinIn, Out: first.wrap(stdout)},
+		{In: nil, Out: first.wrap(stderr)},
 	}
 	vm, err := govmm.New(cfg)
 	if err != nil {
@@ -185,6 +186,17 @@ func runBundle(f *runFlags, stdin *os.File, stdout, stderr io.Writer) int {
 		}
 	}
 	stopSignals := forwardSignals(s, stdin, tty, cancel)
+	stopStats := func() {}
+	if f.statsPath != "" {
+		stopStats = statsOnSIGUSR1(stderr, func() error {
+			st, err := runningStats(vm)
+			if err != nil {
+				return err
+			}
+			st.BundleStart = newBundleStart(s.Timeline(), first.time())
+			return writeStatsFile(f.statsPath, st)
+		})
+	}
 	go func() {
 		// A guest that reported the process's end but does not power
 		// off is stopped: the status is known.
@@ -196,6 +208,7 @@ func runBundle(f *runFlags, stdin *os.File, stdout, stderr io.Writer) int {
 		}
 	}()
 	res, runErr := vm.Run(ctx)
+	stopStats()
 	stopSignals()
 	if saved != nil {
 		term.Restore(int(stdin.Fd()), saved) //nolint:errcheck // best effort on the way out
@@ -207,6 +220,13 @@ func runBundle(f *runFlags, stdin *os.File, stdout, stderr io.Writer) int {
 	s.End()
 	controlIn.Close()
 	stdinIn.Close()
+	if f.statsPath != "" {
+		st := resultStats(res)
+		st.BundleStart = newBundleStart(s.Timeline(), first.time())
+		if err := writeStatsFile(f.statsPath, st); err != nil {
+			fmt.Fprintf(stderr, "govmm: %v\n", err)
+		}
+	}
 	return bundleStatus(s, res, runErr, crashLog, stderr)
 }
 

@@ -122,7 +122,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringArrayVar(&f.nets, "net", nil, "attach a virtio NIC on a tap device, `SPEC` being tap=NAME[,mac=MAC][,ip=ADDR/PREFIX] (ip= only with --bundle: the guest gives the NIC that address before the process starts); repeat for more")
 	fs.StringVar(&f.console, "console", "serial", "guest console: serial (COM1, the guest's ttyS0) or virtio (virtio-console, hvc0)")
 	fs.StringVar(&f.cfg.KVMDevice, "kvm", govmm.DefaultKVMDevice, "KVM device `PATH`")
-	fs.StringVar(&f.statsPath, "stats", "", "write KVM exit statistics and each virtqueue's kicks, chains and interrupts as JSON to `FILE` when the VM ends, and on SIGUSR1 while it runs")
+	fs.StringVar(&f.statsPath, "stats", "", "write KVM exit statistics and each virtqueue's kicks, chains and interrupts as JSON to `FILE` when the VM ends, and on SIGUSR1 while it runs; with --bundle also the start's timeline (bundle_start: when init said ready, the process started and its first output came, on the host's clock and the guest's)")
 	fs.BoolVar(&f.debug, "debug", false, "report guest accesses to ports and addresses that have no device")
 	fs.StringVar(&f.rootImage, "root-image", "", "with --bundle: boot the process's root from `FILE`, an ext4 image of the bundle's root file system made beforehand (e.g. by mke2fs -d), instead of the cached image govmm builds and re-checks against the tree at each start; govmm does not compare FILE with the tree")
 	fs.StringVar(&f.bundle, "bundle", "", "run the process of the OCI runtime bundle `DIR` (config.json and its root file system, as runc run takes it) in the microVM; see Containers below")
@@ -213,16 +213,7 @@ func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		}
 	}()
 	if f.statsPath != "" {
-		usr1 := make(chan os.Signal, 1)
-		signal.Notify(usr1, syscall.SIGUSR1)
-		defer signal.Stop(usr1)
-		go func() {
-			for range usr1 {
-				if err := writeRunningStats(f.statsPath, vm); err != nil {
-					fmt.Fprintf(stderr, "govmm: SIGUSR1: %v\n", err)
-				}
-			}
-		}()
+		defer statsOnSIGUSR1(stderr, func() error { return writeRunningStats(f.statsPath, vm) })()
 	}
 	quit := make(chan os.Signal, 1)
 	signal.Notify(quit, syscall.SIGQUIT)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/govmm/govmm"
 )
@@ -22,10 +24,16 @@ type statsFile struct {
 	Queues         map[string]govmm.QueueStats `json:"virtqueues,omitempty"`
 	UnhandledPIO   []govmm.UnhandledAccess     `json:"unhandled_pio,omitempty"`
 	UnhandledMMIO  []govmm.UnhandledAccess     `json:"unhandled_mmio,omitempty"`
+	BundleStart    *bundleStart                `json:"bundle_start,omitempty"`
 }
 
 func writeStats(path string, res govmm.Result) error {
-	return writeStatsFile(path, statsFile{
+	return writeStatsFile(path, resultStats(res))
+}
+
+// resultStats is --stats's file for a VM that has ended.
+func resultStats(res govmm.Result) statsFile {
+	return statsFile{
 		Reason:         res.Reason.String(),
 		Detail:         res.Detail,
 		KVM:            res.KVMStats,
@@ -34,19 +42,42 @@ func writeStats(path string, res govmm.Result) error {
 		UnhandledPIO:   res.UnhandledPIO,
 		UnhandledMMIO:  res.UnhandledMMIO,
 		Queues:         res.VirtQueues,
-	})
+	}
 }
 
 // writeRunningStats is SIGUSR1's snapshot of a running VM.
 func writeRunningStats(path string, vm *govmm.VM) error {
+	s, err := runningStats(vm)
+	if err != nil {
+		return err
+	}
+	return writeStatsFile(path, s)
+}
+
+func runningStats(vm *govmm.VM) (statsFile, error) {
 	kvmStats, user, err := vm.Stats()
 	s := statsFile{Reason: "running", KVM: kvmStats, UserExits: userExits(user), Queues: vm.QueueStats()}
 	if errors.Is(err, govmm.ErrStatsUnavailable) {
 		s.KVMUnavailable = err.Error()
 	} else if err != nil {
-		return err
+		return s, err
 	}
-	return writeStatsFile(path, s)
+	return s, nil
+}
+
+// statsOnSIGUSR1 writes a running VM's stats each time govmm gets SIGUSR1,
+// until the returned stop is called.
+func statsOnSIGUSR1(stderr io.Writer, write func() error) (stop func()) {
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		for range usr1 {
+			if err := write(); err != nil {
+				fmt.Fprintf(stderr, "govmm: SIGUSR1: %v\n", err)
+			}
+		}
+	}()
+	return func() { signal.Stop(usr1) }
 }
 
 func userExits(u govmm.UserExits) map[string]uint64 {

@@ -129,9 +129,14 @@ type Exit struct {
 	Signal int `json:"signal,omitempty"`
 }
 
-// Started says the process is about to exec.
+// Started says the process is about to exec. The uptimes are the guest's
+// CLOCK_BOOTTIME in milliseconds when init said ready and just before the
+// exec: with the host's clock on the same events they split a start into
+// the kernel's boot, init's setup and the container's own setup.
 type Started struct {
-	PID int `json:"pid"`
+	PID           int     `json:"pid"`
+	ReadyUptimeMS float64 `json:"ready_uptime_ms,omitempty"`
+	ExecUptimeMS  float64 `json:"exec_uptime_ms,omitempty"`
 }
 
 // Error says the process could not be started; Stage is where (mount,

@@ -114,6 +114,17 @@ type containerRun struct {
 	stdinW   *os.File // the process's stdin without Terminal
 	passed   int64    // bytes of input passed to the process
 	inTotal  int64    // how many the host sent; -1 until it says
+	readyMS  float64  // uptimeMS when init said ready
+}
+
+// uptimeMS is the guest's CLOCK_BOOTTIME in milliseconds, the clock of
+// /proc/uptime; 0 if it cannot be read.
+func uptimeMS() float64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
+		return 0
+	}
+	return float64(ts.Nano()) / 1e6
 }
 
 func (c *containerRun) fail(stage string, err error) {
@@ -134,6 +145,7 @@ func (c *containerRun) fail(stage string, err error) {
 }
 
 func (c *containerRun) run() {
+	c.readyMS = uptimeMS()
 	if err := agent.Write(c.control, agent.Message{Ready: true}); err != nil {
 		agentFatal(nil, &agent.Error{Stage: "ports", Msg: err.Error()})
 	}
@@ -251,6 +263,7 @@ func (c *containerRun) start() error {
 		c.relayOut(outR, c.stdio)
 		c.relayOut(errR, c.stderr)
 	}
+	execMS := uptimeMS()
 	err = cmd.Start()
 	for _, f := range childEnds {
 		f.Close()
@@ -265,7 +278,9 @@ func (c *containerRun) start() error {
 		c.relayOut(c.pty, c.stdio)
 	}
 	go c.relayIn()
-	return agent.Write(c.control, agent.Message{Started: &agent.Started{PID: cmd.Process.Pid}})
+	return agent.Write(c.control, agent.Message{Started: &agent.Started{
+		PID: cmd.Process.Pid, ReadyUptimeMS: c.readyMS, ExecUptimeMS: execMS,
+	}})
 }
 
 // outputs counts the output relays still running.

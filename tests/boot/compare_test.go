@@ -122,6 +122,19 @@ func TestCompareStartAndMemory(t *testing.T) {
 	if b, r := figure["start.boot govmm"], figure["start.ready govmm"]; b <= 0 || b >= r {
 		t.Errorf("govmm: bare boot to init %.0f ms, want above 0 and below the bundle's first line %.0f ms", b, r)
 	}
+	// The bundle start's phases, each measured, add up to the start
+	// (the host reads the first line a little after govmm wrote it).
+	var sum float64
+	for _, ph := range []string{"host", "kernel", "setup", "exec"} {
+		v := figure["start.phase."+ph+" govmm"]
+		if v <= 0 {
+			t.Errorf("compare.json: start.phase.%s govmm is %v, want a positive figure", ph, v)
+		}
+		sum += v
+	}
+	if r := figure["start.ready govmm"]; sum < 0.9*r || sum > r {
+		t.Errorf("govmm's start phases add up to %.0f ms, want within 10%% below its first line %.0f ms", sum, r)
+	}
 	// Guest RAM is told apart from each VMM's own memory.
 	for _, rt := range []string{"govmm", "qemu"} {
 		if o, p := figure["memory.overhead "+rt], figure["memory.pss "+rt]; o <= 0 || o >= p {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/govmm/govmm/guest/agent"
 )
@@ -31,7 +32,8 @@ type Session struct {
 	started bool
 	exit    *agent.Exit
 	failure *agent.Error
-	bad     error         // the first malformed message
+	bad     error // the first malformed message
+	times   Timeline
 	ended   chan struct{} // closed when the guest reports an exit or a failure
 	done    chan struct{} // closed when the control port's output ends
 }
@@ -103,11 +105,14 @@ func (s *Session) handle(m agent.Message) {
 	switch {
 	case m.Ready && !s.ready:
 		s.ready = true
+		s.times.Ready = time.Now()
 		p := s.proc
 		s.send(agent.Message{Process: &p})
 		go s.feedStdin()
-	case m.Started != nil:
+	case m.Started != nil && !s.started:
 		s.started = true
+		s.times.Started = time.Now()
+		s.times.Guest = *m.Started
 	case m.Exit != nil && s.exit == nil && s.failure == nil:
 		e := *m.Exit
 		s.exit = &e
@@ -136,6 +141,22 @@ func (s *Session) Resize(sz agent.Size) { s.send(agent.Message{Resize: &sz}) }
 
 // End stops the writer; call once the VM is gone.
 func (s *Session) End() { close(s.toGuest) }
+
+// Timeline is when the guest said ready and said the process started, on
+// the host's clock, and what the guest said of the same events on its own
+// (agent.Started): a start's time split between the VM's boot, init's
+// setup and the container's. A time is zero when its event did not come.
+type Timeline struct {
+	Ready, Started time.Time
+	Guest          agent.Started
+}
+
+// Timeline is the session's timeline so far.
+func (s *Session) Timeline() Timeline {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.times
+}
 
 // Outcome is how the process ended, as the guest told it; all nil if it
 // did not (the VM ended first).

@@ -65,6 +65,7 @@ func TestSessionSendsProcessAndStdinOnlyAfterReady(t *testing.T) {
 		t.Fatal("stdin was fed before the guest said ready: the tty would echo it back")
 	case <-time.After(50 * time.Millisecond):
 	}
+	before := time.Now()
 	g.say(t, agent.Message{Ready: true})
 	if m := g.hear(t); m.Process == nil || m.Process.Args[0] != "/probe" {
 		t.Fatalf("after ready govmm sent %+v, want the process", m)
@@ -75,7 +76,8 @@ func TestSessionSendsProcessAndStdinOnlyAfterReady(t *testing.T) {
 	if m := g.hear(t); m.Signal != int(syscall.SIGTERM) {
 		t.Fatalf("sent %+v, want signal 15", m)
 	}
-	g.say(t, agent.Message{Started: &agent.Started{PID: 2}})
+	g.say(t, agent.Message{Started: &agent.Started{PID: 2, ReadyUptimeMS: 900, ExecUptimeMS: 1200}})
+	g.say(t, agent.Message{Started: &agent.Started{PID: 7}}) // only the first counts
 	g.say(t, agent.Message{Exit: &agent.Exit{Code: 3}})
 	g.say(t, agent.Message{Exit: &agent.Exit{Code: 9}}) // only the first counts
 	g.out.Close()
@@ -88,6 +90,13 @@ func TestSessionSendsProcessAndStdinOnlyAfterReady(t *testing.T) {
 	case <-s.ended:
 	default:
 		t.Fatal("ended not closed after the exit message")
+	}
+	tl := s.Timeline()
+	if tl.Ready.Before(before) || tl.Started.Before(tl.Ready) || time.Since(tl.Ready) > time.Minute {
+		t.Errorf("timeline ready %v started %v, want both after %v, in order", tl.Ready, tl.Started, before)
+	}
+	if tl.Guest.PID != 2 || tl.Guest.ReadyUptimeMS != 900 || tl.Guest.ExecUptimeMS != 1200 {
+		t.Errorf("guest's side of the timeline %+v, want the first started message's", tl.Guest)
 	}
 }
 

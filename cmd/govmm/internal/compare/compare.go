@@ -39,7 +39,10 @@ of --runs; the ratio columns divide by runc's median.
 
 Measures (--only, in this order):
   start     launch → first stdout line; launch → exit of true; teardown;
-            and govmm booted without a bundle to its init, the yardstick
+            govmm booted without a bundle to its init, the yardstick; and
+            where govmm's start goes, from its --stats timeline: launch →
+            the guest's clock starts, the kernel's boot to init, init's
+            setup to the exec, the exec to the first output
   memory    one idle instance: host MemAvailable drop, PSS of its host
             processes, a container's cgroup charge, the VMM outside guest RAM
   cpu       a fixed CPU-bound job: wall and host CPU time

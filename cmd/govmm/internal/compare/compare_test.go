@@ -9,6 +9,7 @@ import (
 	"image"
 	_ "image/png"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -243,7 +244,7 @@ func fixtureReport() *Report {
 		Bundle: "/srv/bundle", Runtimes: []string{"govmm", "runc", "crun"}, Baseline: "runc", Runs: 3,
 		Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		Rows: []Row{
-			{MeasuresOf("start")[1], map[string][]Sample{
+			{measureOf("start.ready"), map[string][]Sample{
 				"govmm": samples(120, 110, 150), "runc": samples(40, 38, 45), "crun": samples(20, 19, 22)}},
 			{MeasuresOf("memory")[1], map[string][]Sample{
 				"govmm": samples(60.5, 61, 59), "runc": samples(1.34, 1.34, 1.34), "crun": samples(1.3, nan, 1.4)}},
@@ -453,5 +454,40 @@ func TestPlotNegativeRange(t *testing.T) {
 		if err := WritePlot(filepath.Join(t.TempDir(), "c"+ext), &rep); err != nil {
 			t.Errorf("%s: %v", ext, err)
 		}
+	}
+}
+
+// measureOf is the row with key, wherever its group lists it.
+func measureOf(key string) Measure {
+	group, _, _ := strings.Cut(key, ".")
+	for _, m := range MeasuresOf(group) {
+		if m.Key == key {
+			return m
+		}
+	}
+	panic("no measure " + key)
+}
+
+func TestStartPhasesSplitABundleStart(t *testing.T) {
+	in := &Instance{statsData: []byte(`{"reason":"powered off","bundle_start":{"ready_ms":9000,"started_ms":9400,
+		"first_output_ms":9700,"guest_ready_uptime_ms":5500,"guest_exec_uptime_ms":5880}}`)}
+	got, err := (&Govmm{}).startPhases(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"start.phase.host": 3500, "start.phase.kernel": 5500, "start.phase.setup": 400, "start.phase.exec": 300}
+	if !maps.Equal(got, want) {
+		t.Fatalf("phases %v, want %v", got, want)
+	}
+	for _, m := range MeasuresOf("start") {
+		delete(want, m.Key)
+	}
+	if len(want) != 0 {
+		t.Errorf("phases %v are no start measure: the table would not show them", want)
+	}
+	// A govmm that never saw the process start has no timeline to give.
+	in.statsData = []byte(`{"reason":"powered off","bundle_start":{"ready_ms":9000,"guest_ready_uptime_ms":5500}}`)
+	if _, err := (&Govmm{}).startPhases(in); err == nil {
+		t.Error("a timeline without the process's start gave phases")
 	}
 }

@@ -3,6 +3,7 @@ package compare
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"syscall"
@@ -33,7 +34,13 @@ func MeasuresOf(group string) []Measure {
 	case "start":
 		return []Measure{
 			{"start.boot", group, "no bundle: launch → guest init", "ms", false},
+			{"start.boot.host", group, "no bundle: launch → guest clock starts", "ms", false},
+			{"start.boot.kernel", group, "no bundle: guest clock at init", "ms", false},
 			{"start.ready", group, "launch → first stdout line", "ms", false},
+			{"start.phase.host", group, "bundle: launch → guest clock starts", "ms", false},
+			{"start.phase.kernel", group, "bundle: guest clock at init ready", "ms", false},
+			{"start.phase.setup", group, "bundle: init ready → exec", "ms", false},
+			{"start.phase.exec", group, "bundle: exec → first output", "ms", false},
 			{"start.exit", group, "launch → exit of true", "ms", false},
 			{"start.teardown", group, "teardown: signal → all gone", "ms", false},
 		}
@@ -169,6 +176,15 @@ func (p *prober) startTrial(ctx context.Context, rt Runtime) (map[string]float64
 		return nil, err
 	}
 	v["start.teardown"] = ms(time.Since(t0))
+	if ph, ok := rt.(interface {
+		startPhases(*Instance) (map[string]float64, error)
+	}); ok {
+		phases, err := ph.startPhases(in)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(v, phases)
+	}
 
 	in, err = rt.Start(p.bundles["true"], p.id(), nil)
 	if err != nil {
@@ -197,6 +213,10 @@ func (p *prober) startTrial(ctx context.Context, rt Runtime) (map[string]float64
 			return nil, err
 		}
 		v["start.boot"] = ms(l.At.Sub(in.Launched))
+		if r, ok := report.Parse(l.Text); ok && r.UptimeS > 0 {
+			v["start.boot.kernel"] = r.UptimeS * 1000
+			v["start.boot.host"] = v["start.boot"] - r.UptimeS*1000
+		}
 	}
 	return v, nil
 }

@@ -65,6 +65,9 @@ type Instance struct {
 	eof     chan struct{}
 	cgroup  *Cgroup    // a container's, found once
 	guest   *guestConn // a classic VM's ports
+	stats   string     // govmm's --stats file
+	// statsData is the stats file as govmm left it, read at teardown.
+	statsData []byte
 }
 
 // launch starts argv with stdout on a pipe read line by line. The pipe's
@@ -142,7 +145,12 @@ func (in *Instance) Stderr() string {
 	return s
 }
 
-func (in *Instance) close() { in.errLog.Close() }
+func (in *Instance) close() {
+	in.errLog.Close()
+	if in.stats != "" {
+		os.Remove(in.stats)
+	}
+}
 
 // WaitLine returns the first line equal to want, or an error when the
 // output ends first or ctx expires.
@@ -394,7 +402,43 @@ func (g *Govmm) Start(bundle, id string, nic *NIC) (*Instance, error) {
 	if g.RootImage != "" {
 		argv = append(argv, "--root-image", g.RootImage)
 	}
-	return launch(id, bundle, argv)
+	stats := filepath.Join(os.TempDir(), id+"-stats.json")
+	argv = append(argv, "--stats", stats)
+	in, err := launch(id, bundle, argv)
+	if in != nil {
+		in.stats = stats
+	}
+	return in, err
+}
+
+// startPhases reads the start's timeline from the --stats file govmm wrote
+// as it ended, read at Teardown (cmd/govmm's bundle_start): where a
+// bundle's start goes.
+// The guest's clock and the host's are set against each other at init's
+// "ready", so the host part includes the message's way out.
+func (g *Govmm) startPhases(in *Instance) (map[string]float64, error) {
+	data := in.statsData
+	var st struct {
+		Start *struct {
+			ReadyMS       float64 `json:"ready_ms"`
+			StartedMS     float64 `json:"started_ms"`
+			FirstOutputMS float64 `json:"first_output_ms"`
+			GuestReadyMS  float64 `json:"guest_ready_uptime_ms"`
+		} `json:"bundle_start"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("govmm's start timeline: %w", err)
+	}
+	b := st.Start
+	if b == nil || b.ReadyMS == 0 || b.StartedMS == 0 || b.FirstOutputMS == 0 {
+		return nil, fmt.Errorf("govmm's start timeline misses an event: %s", data)
+	}
+	return map[string]float64{
+		"start.phase.host":   b.ReadyMS - b.GuestReadyMS,
+		"start.phase.kernel": b.GuestReadyMS,
+		"start.phase.setup":  b.StartedMS - b.ReadyMS,
+		"start.phase.exec":   b.FirstOutputMS - b.StartedMS,
+	}, nil
 }
 
 func (g *Govmm) Exited(ctx context.Context, in *Instance) error {
@@ -433,6 +477,12 @@ func (g *Govmm) Teardown(in *Instance) error {
 	if err != nil {
 		in.cmd.Process.Kill()
 		return fmt.Errorf("govmm teardown: %v%s", err, in.stderrNote())
+	}
+	if in.stats != "" {
+		in.statsData, err = os.ReadFile(in.stats)
+		if err != nil {
+			return fmt.Errorf("govmm's --stats file: %w", err)
+		}
 	}
 	return nil
 }
