@@ -19,8 +19,8 @@ import (
 // enterContainerRoot mounts the container's root file system — the
 // read-only image under a tmpfs overlay, the mount made read-only when the
 // spec asks for a read-only root — and the spec's mounts inside it, then
-// makes it init's root, as switch_root does: the initramfs stays
-// underneath, out of reach of a path.
+// makes it init's root, as switch_root does: the initramfs's files are
+// deleted and what stays of it lies underneath, out of reach of a path.
 func enterContainerRoot(p agent.Process) error {
 	lower := filepath.Join(containerDir, "image")
 	root := filepath.Join(containerDir, "root")
@@ -67,6 +67,7 @@ func enterContainerRoot(p agent.Process) error {
 	if err := unix.Chdir(root); err != nil {
 		return err
 	}
+	freeInitramfs()
 	if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
 		return fmt.Errorf("move the root: %w", err)
 	}
