@@ -66,6 +66,12 @@ runtime with runc's command line, by name or path.
 VMs boot the bundle's root image, built or checked once before anything
 is timed (govmm run --bundle --root-image).
 
+A comparison takes minutes to hours. With --out (or --journal) each run is
+kept in a journal the moment it ends; if the comparison dies part-way, the
+same command resumes it where it stopped, and the journal is removed once
+the report is written. A journal of other flags or another govmm build is
+refused rather than mixed in.
+
 Must run as root: containers need namespaces and cgroups, the memory
 figures drop the page cache (/proc/sys/vm/drop_caches), and the disk and
 network measures make a loop device, a network namespace, a veth pair and
@@ -89,6 +95,7 @@ type Options struct {
 	CSV      string
 	Plot     string
 	Out      string
+	Journal  string
 }
 
 // cacheDir is govmm's: $GOVMM_CACHE, else the user's cache directory.
@@ -155,6 +162,7 @@ func ParseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fs.StringVar(&o.CSV, "csv", "", "also write the summaries as CSV to `FILE`")
 	fs.StringVar(&o.Plot, "plot", "", "also draw the medians, normalised to runc, to `FILE` (.svg or .png)")
 	fs.StringVar(&o.Out, "out", "", "write compare.json, .csv, .svg and .png to `DIR`")
+	fs.StringVar(&o.Journal, "journal", "", "keep each finished run in `FILE` and resume from it when run again with the same flags (default: DIR/compare.journal with --out)")
 	h := fs.BoolP("help", "h", false, "show this help")
 	err := fs.Parse(args)
 	if err == nil && *h {
@@ -174,6 +182,9 @@ func ParseFlags(args []string, stderr io.Writer) (*Options, error) {
 func (o *Options) check(rest []string) error {
 	if len(rest) > 0 {
 		return fmt.Errorf("unexpected argument %q", rest[0])
+	}
+	if o.Journal == "" && o.Out != "" {
+		o.Journal = filepath.Join(o.Out, "compare.journal")
 	}
 	if o.Runs < 1 {
 		return fmt.Errorf("--runs %d: need at least 1", o.Runs)
@@ -407,6 +418,17 @@ func run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 	for i := range rep.Rows {
 		rowOf[rep.Rows[i].Key] = &rep.Rows[i]
 	}
+	j, err := o.openJournal(rts)
+	if err != nil {
+		return err
+	}
+	if j != nil {
+		defer j.close()
+		rep.Started = j.started
+		if n := len(j.done); n > 0 {
+			fmt.Fprintf(stderr, "govmm compare: resuming from %s: %d runs already done\n", j.path, n)
+		}
+	}
 	note, err := prepareImage(rts, p.bundles["ready"], stderr)
 	if err != nil {
 		return err
@@ -435,8 +457,12 @@ func run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 					return err
 				}
 				prog.begin(fmt.Sprintf("%s %s run %d/%d", s.label, rt.Name(), i, o.Runs))
-				v, err := s.run(ctx, rt)
+				v, err := runOnce(ctx, j, s, rt, i)
 				prog.end()
+				if errors.Is(err, errJournal) {
+					prog.finish()
+					return err
+				}
 				if err != nil {
 					failures[s.label+" "+rt.Name()]++
 					prog.note(fmt.Sprintf("govmm compare: %s, %s, run %d: %v", s.label, rt.Name(), i, err))
@@ -459,7 +485,60 @@ func run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: %d of %d runs failed", k, n, o.Runs))
 	}
 	slices.Sort(rep.Notes)
-	return emit(rep, o, stdout)
+	if err := emit(rep, o, stdout); err != nil {
+		return err
+	}
+	if j != nil {
+		return j.remove() // the JSON report holds every run now
+	}
+	return nil
+}
+
+// errJournal marks a failure to write the journal, which ends the
+// comparison: going on would risk hours of runs that cannot be resumed.
+var errJournal = errors.New("journal")
+
+// runOnce runs one trial, or takes it from the journal when an earlier,
+// interrupted comparison ran it already.
+func runOnce(ctx context.Context, j *journal, s step, rt Runtime, i int) (map[string]float64, error) {
+	if j == nil {
+		return s.run(ctx, rt)
+	}
+	if done, ok := j.lookup(s.label, rt.Name(), i); ok {
+		return done.values, done.err
+	}
+	v, err := s.run(ctx, rt)
+	if ctx.Err() != nil {
+		return v, err // an interrupted run is not a result
+	}
+	if jerr := j.record(s.label, rt.Name(), i, v, err); jerr != nil {
+		return nil, fmt.Errorf("%w %s: %v", errJournal, j.path, jerr)
+	}
+	return v, err
+}
+
+// openJournal opens --journal, if there is one, for this plan.
+func (o *Options) openJournal(rts []Runtime) (*journal, error) {
+	if o.Journal == "" {
+		return nil, nil
+	}
+	var files []string
+	for _, rt := range rts {
+		switch rt := rt.(type) {
+		case *Govmm:
+			files = append(files, rt.Path, o.Initrd)
+		case *QEMU:
+			files = append(files, o.Initrd)
+		}
+	}
+	plan, err := o.plan(files)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(o.Journal), 0o755); err != nil {
+		return nil, err
+	}
+	return openJournal(o.Journal, plan, time.Now().UTC())
 }
 
 // emit prints the table and writes the files asked for.
