@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 
 	"github.com/govmm/govmm/internal/machine"
 	"github.com/govmm/govmm/memory"
@@ -107,18 +108,30 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	c = c.withDefaults()
 	var errs []error
+	var images uint64 // what the kernel and initrd take of guest RAM
 	if c.Kernel == "" {
 		errs = append(errs, &FieldError{"kernel", "no kernel given: pass the path of a bzImage, e.g. /boot/vmlinuz-$(uname -r)"})
-	} else if err := readable(c.Kernel); err != nil {
+	} else if size, err := readable(c.Kernel); err != nil {
 		errs = append(errs, &FieldError{"kernel", err.Error()})
+	} else {
+		images += size
 	}
 	if c.Initrd != "" {
-		if err := readable(c.Initrd); err != nil {
+		if size, err := readable(c.Initrd); err != nil {
 			errs = append(errs, &FieldError{"initrd", err.Error()})
+		} else {
+			images += size
 		}
 	}
 	if err := checkMemory(c.Memory); err != nil {
 		errs = append(errs, err)
+	} else if images >= c.Memory {
+		// Checked before either file is read: a wrong path must not make
+		// govmm read gigabytes into its heap.
+		errs = append(errs, &FieldError{"memory", fmt.Sprintf("the kernel and initrd take %d MiB, more than the guest's %d MiB of RAM: check the paths, or give more --memory", images/memory.MiB, c.Memory/memory.MiB)})
+	}
+	if len(c.Cmdline) > maxCmdline {
+		errs = append(errs, &FieldError{"cmdline", fmt.Sprintf("%d bytes: Linux on x86 takes at most %d", len(c.Cmdline), maxCmdline)})
 	}
 	if c.CPUs < 1 || c.CPUs > machine.MaxCPUs {
 		errs = append(errs, &FieldError{"cpus", fmt.Sprintf("%d vCPUs asked: give between 1 and %d", c.CPUs, machine.MaxCPUs)})
@@ -141,21 +154,48 @@ func checkMemory(size uint64) error {
 	return nil
 }
 
-// readable reports a path that cannot be opened for reading, or is not a file.
-func readable(path string) error {
-	f, err := os.Open(path)
+// maxCmdline is the longest command line x86 Linux takes
+// (COMMAND_LINE_SIZE, less the final NUL); a kernel's setup header may
+// allow less, which loading it checks.
+const maxCmdline = 2047
+
+// readable returns the size of a regular, non-empty file that can be
+// opened for reading, or says why it is not one. The open does not block:
+// a FIFO given as a kernel must be refused, not waited on for a writer.
+func readable(path string) (uint64, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", path)
+		return 0, fmt.Errorf("%s is not a regular file (%s): give the path of a file", path, fileKind(st.Mode()))
 	}
-	return nil
+	if st.Size() == 0 {
+		return 0, fmt.Errorf("%s is empty", path)
+	}
+	return uint64(st.Size()), nil
+}
+
+// fileKind names a mode's file type for an error message.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	}
+	return m.Type().String()
 }
 
 // ParseSize reads a size such as "512M", "4G", "65536K" or "1073741824"

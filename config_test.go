@@ -2,9 +2,11 @@ package govmm
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -13,6 +15,14 @@ func TestValidateNamesTheFieldAndTheFix(t *testing.T) {
 	file := filepath.Join(dir, "bzImage")
 	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo") // opened the usual way, it would block for ever
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, nil, 0o644); err != nil || os.Truncate(big, 64<<20) != nil {
+		t.Fatal("sparse 64 MiB file:", err)
 	}
 	for _, tc := range []struct {
 		cfg   Config
@@ -28,6 +38,12 @@ func TestValidateNamesTheFieldAndTheFix(t *testing.T) {
 		{Config{Kernel: file, Memory: 1 << 50}, "memory", "the host has"},
 		{Config{Kernel: file, CPUs: -1}, "cpus", "between 1 and 255"},
 		{Config{Kernel: file, CPUs: 256}, "cpus", "between 1 and 255"},
+		{Config{Kernel: fifo}, "kernel", "(a FIFO)"},
+		{Config{Kernel: file, Initrd: fifo}, "initrd", "(a FIFO)"},
+		{Config{Kernel: big, Memory: 64 << 20}, "memory", "the kernel and initrd take 64 MiB, more than the guest's 64 MiB"},
+		{Config{Kernel: file, Initrd: big, Memory: 32 << 20}, "memory", "more than the guest's 32 MiB"},
+		{Config{Kernel: file, Cmdline: strings.Repeat("a", 2048)}, "cmdline", "at most 2047"},
+		{Config{Kernel: file, NICs: []NIC{{Tap: "t0", MAC: net.HardwareAddr{0, 0, 0, 0, 0, 0}}}}, "net[0]", "is no address"},
 	} {
 		err := tc.cfg.Validate()
 		var fe *FieldError

@@ -1,11 +1,13 @@
 package govmm
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"os"
+	"syscall"
 
 	"github.com/govmm/govmm/internal/machine"
 )
@@ -78,7 +80,7 @@ func diskKind(mode fs.FileMode) error {
 	case mode&fs.ModeDevice != 0 && mode&fs.ModeCharDevice == 0:
 		return nil
 	}
-	return fmt.Errorf("is not a regular file or a block device (%v): give a raw disk image or a block device such as /dev/loop0", mode.Type())
+	return fmt.Errorf("is not a regular file or a block device (%s): give a raw disk image or a block device such as /dev/loop0", fileKind(mode))
 }
 
 func (d Disk) validate(i int) error {
@@ -90,7 +92,7 @@ func (d Disk) validate(i int) error {
 	if d.ReadOnly {
 		flag = os.O_RDONLY
 	}
-	f, err := os.OpenFile(d.Path, flag, 0)
+	f, err := os.OpenFile(d.Path, flag|syscall.O_NONBLOCK, 0) // a FIFO is refused, not waited on
 	if err != nil {
 		if os.IsPermission(err) && !d.ReadOnly {
 			return &FieldError{field, fmt.Sprintf("%v: add ,ro to attach it read-only", err)}
@@ -125,6 +127,9 @@ func (n NIC) validate(i int) error {
 		}
 		if n.MAC[0]&1 != 0 {
 			return &FieldError{field, fmt.Sprintf("MAC %v is a multicast address: the first byte must be even, e.g. 52:54:00:12:34:56", n.MAC)}
+		}
+		if bytes.Equal(n.MAC, make(net.HardwareAddr, 6)) {
+			return &FieldError{field, "MAC 00:00:00:00:00:00 is no address: give one like 52:54:00:12:34:56, or none for a random one"}
 		}
 	}
 	return nil

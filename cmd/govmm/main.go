@@ -17,7 +17,7 @@ const (
 	exitOK         = 0 // help or version printed: no VM ran
 	exitPoweredOff = 0 // the guest powered off
 	exitError      = 1 // govmm could not start or run the VM
-	exitUsage      = 2 // bad command line
+	exitUsage      = 2 // bad command line or configuration: nothing was started
 	exitRebooted   = 3 // the guest rebooted or reset
 	exitCrashed    = 4 // the guest panicked, triple-faulted or hit a KVM emulation failure
 	exitStopped    = 5 // stopped from the host: Ctrl-A x, SIGINT or SIGTERM

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/govmm/govmm"
@@ -17,6 +18,23 @@ func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	notKernel := filepath.Join(dir, "notes.txt")
 	if err := os.WriteFile(notKernel, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A FIFO nobody writes to: opening it for reading the usual way would
+	// block this test for ever.
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big") // sparse: 64 MiB that take no disk
+	if err := os.WriteFile(big, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, 64<<20); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -29,12 +47,27 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run"}, exitUsage, "--kernel is required"},
 		{[]string{"run", "--kernel", notKernel, "--memory", "12X"}, exitUsage, "--memory"},
 		{[]string{"run", "--kernel", notKernel, "extra"}, exitUsage, `unexpected argument "extra"`},
-		{[]string{"run", "--kernel", filepath.Join(dir, "missing")}, exitError, "no such file"},
+		// Every configuration error, found by the flags or by Validate, has
+		// the one status, before anything is opened or read.
+		{[]string{"run", "--kernel", filepath.Join(dir, "missing")}, exitUsage, "no such file"},
 		{[]string{"run", "--kernel", notKernel, "--cpus", "0"}, exitUsage, "--cpus 0"},
 		{[]string{"run", "--kernel", notKernel, "--net", "tap=t0,ip=10.0.0.2/24"}, exitUsage, "ip= configures the NIC for a --bundle process"},
-		{[]string{"run", "--kernel", notKernel, "--cpus", "100000"}, exitError, "cpus"},
-		{[]string{"run", "--kernel", notKernel, "--memory", "1M"}, exitError, "at least 16 MiB"},
-		{[]string{"run", "--kernel", notKernel, "--memory", "100T"}, exitError, "the host has"},
+		{[]string{"run", "--kernel", notKernel, "--cpus", "100000"}, exitUsage, "cpus"},
+		{[]string{"run", "--kernel", notKernel, "--memory", "1M"}, exitUsage, "at least 16 MiB"},
+		{[]string{"run", "--kernel", notKernel, "--memory", "0"}, exitUsage, "--memory 0: give a size of at least 16M"},
+		{[]string{"run", "--kernel", notKernel, "--memory", "100T"}, exitUsage, "the host has"},
+		{[]string{"run", "--kernel", fifo}, exitUsage, "is not a regular file (a FIFO)"},
+		{[]string{"run", "--kernel", dir}, exitUsage, "is not a regular file (a directory)"},
+		{[]string{"run", "--kernel", "/dev/null"}, exitUsage, "is not a regular file (a character device)"},
+		{[]string{"run", "--kernel", empty}, exitUsage, "is empty"},
+		{[]string{"run", "--kernel", big, "--memory", "32M"}, exitUsage, "more than the guest's 32 MiB of RAM"},
+		{[]string{"run", "--kernel", notKernel, "--initrd", big, "--memory", "32M"}, exitUsage, "more than the guest's 32 MiB of RAM"},
+		{[]string{"run", "--kernel", notKernel, "--cmdline", strings.Repeat("x", 2048)}, exitUsage, "2048 bytes: Linux on x86 takes at most 2047"},
+		{[]string{"run", "--kernel", notKernel, "--disk", "path=" + fifo}, exitUsage, "(a FIFO)"},
+		{[]string{"run", "--kernel", notKernel, "--net", "tap=t0,mac=00:00:00:00:00:00"}, exitUsage, "00:00:00:00:00:00 is no address"},
+		{[]string{"run", "--kernel", notKernel, "--net", "tap=t0,mac=01:00:5e:00:00:01"}, exitUsage, "multicast"},
+		{[]string{"run", "--kernel", notKernel, "--stats", dir}, exitUsage, "is a directory"},
+		{[]string{"run", "--kernel", notKernel, "--stats", filepath.Join(dir, "no", "s.json")}, exitUsage, "does not exist: create it first"},
 		{[]string{"compare", "--runs", "0"}, exitUsage, "--runs 0"},
 	} {
 		var stdout, stderr bytes.Buffer

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -33,7 +34,8 @@ Flags:
 Exit status:
   0  the guest powered off
   1  govmm failed (the message says why and what to do)
-  2  bad command line
+  2  bad command line or configuration (a missing or wrong file, too little
+     memory, ...): nothing was started
   3  the guest rebooted or reset
   4  the guest crashed: kernel panic (needs reboot=k,panic_warm panic=-1 on the
      command line, as in the default), triple fault, or KVM emulation failure
@@ -152,8 +154,32 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--memory: %w", err)
 	}
+	if f.statsPath != "" {
+		if err := checkStatsPath(f.statsPath); err != nil {
+			return nil, err
+		}
+	}
+	if size == 0 { // as with --cpus: the library's "default", a mistake here
+		return nil, fmt.Errorf("--memory %s: give a size of at least 16M, e.g. 512M", f.memory)
+	}
 	f.cfg.Memory = size
 	return f, f.parseDevices()
+}
+
+// checkStatsPath refuses, before the VM starts, a --stats file that could
+// not be written when it ends: the run's figures would be lost.
+func checkStatsPath(path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("--stats %s is a directory: give a file name", path)
+	}
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("--stats %s: directory %s does not exist: create it first", path, dir)
+	}
+	if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
+		return fmt.Errorf("--stats %s: cannot write in %s: %v", path, dir, err)
+	}
+	return nil
 }
 
 func (f *runFlags) parseDevices() error {
@@ -197,6 +223,10 @@ func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	}
 	f.cfg.Console = stdout
 	vm, err := govmm.New(f.cfg)
+	if errors.Is(err, govmm.ErrInvalidConfig) {
+		fmt.Fprintf(stderr, "govmm: %v\nRun 'govmm run --help' for usage.\n", err)
+		return exitUsage
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "govmm: %v\n", err)
 		return exitError
