@@ -57,11 +57,14 @@ type UnhandledAccess struct {
 }
 
 // QueueStats is what one virtqueue served: the guest's notifications
-// (kicks), the descriptor chains govmm completed and the interrupts it sent.
+// (kicks), the descriptor chains govmm completed, the interrupts it sent,
+// and the chains it refused as malformed and gave back unused (a transmit
+// frame whose header asks for an offload the driver did not negotiate).
 type QueueStats struct {
 	Kicks      uint64 `json:"kicks"`
 	Chains     uint64 `json:"chains"`
 	Interrupts uint64 `json:"interrupts"`
+	Dropped    uint64 `json:"dropped"`
 }
 
 // VCPUState is where a vCPU was when asked: enough to tell a guest that

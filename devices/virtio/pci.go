@@ -263,6 +263,7 @@ type QueueStats struct {
 	Kicks      uint64 `json:"kicks"`
 	Chains     uint64 `json:"chains"`
 	Interrupts uint64 `json:"interrupts"`
+	Dropped    uint64 `json:"dropped"`
 }
 
 // QueueStats returns each queue's counts, by queue index; safe from any
@@ -271,7 +272,7 @@ func (t *PCI) QueueStats() []QueueStats {
 	s := make([]QueueStats, len(t.counts))
 	for i := range t.counts {
 		c := &t.counts[i]
-		s[i] = QueueStats{Kicks: c.Kicks.Load(), Chains: c.Chains.Load(), Interrupts: c.Interrupts.Load()}
+		s[i] = QueueStats{Kicks: c.Kicks.Load(), Chains: c.Chains.Load(), Interrupts: c.Interrupts.Load(), Dropped: c.Dropped.Load()}
 	}
 	return s
 }

@@ -63,6 +63,7 @@ type QueueCounters struct {
 	Kicks      atomic.Uint64 // driver notifications (each one a VM exit, served in KVM)
 	Chains     atomic.Uint64 // chains taken from the available ring
 	Interrupts atomic.Uint64 // interrupts sent to the driver
+	Dropped    atomic.Uint64 // chains the device refused and gave back unused
 }
 
 // Queue is one split virtqueue (virtio 1.2 §2.7). One goroutine may call Pop,
@@ -215,6 +216,11 @@ func (q *Queue) pop(askKick bool) (Chain, bool, error) {
 	q.count.Chains.Add(1)
 	return c, true, nil
 }
+
+// Dropped counts a chain the device gives back unused because what the
+// driver put in it is refused (a malformed frame): the driver's mistake,
+// which breaks nothing but must show in the statistics.
+func (q *Queue) Dropped() { q.count.Dropped.Add(1) }
 
 // pending is how many chains are available. With EVENT_IDX and askKick,
 // when there are none it publishes avail_event and looks again: the store is

@@ -203,7 +203,7 @@ func (d *Device) Activate(a virtio.Activation) error {
 		go func() { defer d.wg.Done(); r.run() }()
 	}
 	if q := a.Queues[txQueue]; q != nil {
-		t := newTransmitter(q, d.tap, d.log)
+		t := newTransmitter(q, d.tap, a.Features, d.log)
 		d.wg.Add(1)
 		go func() { defer d.wg.Done(); t.run() }()
 	}

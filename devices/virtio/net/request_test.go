@@ -33,7 +33,7 @@ func TestParseTx(t *testing.T) {
 		{name: "writable", chain: virtio.Chain{Readable: []virtio.Buffer{buf(0, 100)}, Writable: []virtio.Buffer{buf(256, 1)}}, fail: true},
 		{name: "outside RAM", chain: virtio.Chain{Readable: []virtio.Buffer{buf(memory.MiB-10, 100)}}, fail: true},
 	} {
-		iov, err := parseTx(mem, tc.chain, nil)
+		iov, err := parseTx(mem, tc.chain, allFeatures, nil)
 		switch {
 		case tc.drop != errors.Is(err, errDrop):
 			t.Errorf("%s: parseTx error %v; want drop %v", tc.name, err, tc.drop)
@@ -47,8 +47,82 @@ func TestParseTx(t *testing.T) {
 	for i := range many {
 		many[i] = buf(0, 1)
 	}
-	if _, err := parseTx(mem, virtio.Chain{Readable: many}, nil); !errors.Is(err, errDrop) {
+	if _, err := parseTx(mem, virtio.Chain{Readable: many}, allFeatures, nil); !errors.Is(err, errDrop) {
 		t.Errorf("%d one-byte buffers: %v; want a drop, writev takes at most %d", len(many), err, maxIov)
+	}
+}
+
+// allFeatures are every feature the device offers, as Linux takes them.
+var allFeatures = (&Device{}).Features()
+
+// A transmit header is held to the features the driver negotiated and to
+// the frame behind it before the tap or the host's stack sees it.
+func TestCheckTxHeader(t *testing.T) {
+	const frame = 1514
+	hdr := func(flags, gso byte, headers, gsoSize, csumStart, csumOff uint16) *[hdrLen]byte {
+		var h [hdrLen]byte
+		h[hdrFlags], h[hdrGSOType] = flags, gso
+		le := binary.LittleEndian
+		le.PutUint16(h[hdrHdrLen:], headers)
+		le.PutUint16(h[hdrGSOSize:], gsoSize)
+		le.PutUint16(h[hdrCsumStart:], csumStart)
+		le.PutUint16(h[hdrCsumOffset:], csumOff)
+		return &h
+	}
+	noOffloads := uint64(0)
+	for _, tc := range []struct {
+		name     string
+		h        *[hdrLen]byte
+		features uint64
+		ok       bool
+	}{
+		{"plain frame", hdr(0, gsoNone, 0, 0, 0, 0), noOffloads, true},
+		{"checksum offload, negotiated", hdr(flagNeedsCsum, gsoNone, 0, 0, 34, 16), allFeatures, true},
+		{"checksum offload, not negotiated", hdr(flagNeedsCsum, gsoNone, 0, 0, 34, 16), noOffloads, false},
+		{"checksum field at the frame's last two bytes", hdr(flagNeedsCsum, gsoNone, 0, 0, frame-2, 0), allFeatures, true},
+		{"checksum field past the frame", hdr(flagNeedsCsum, gsoNone, 0, 0, frame-2, 1), allFeatures, false},
+		{"checksum offsets that wrap 16 bits", hdr(flagNeedsCsum, gsoNone, 0, 0, 0xffff, 0xffff), allFeatures, false},
+		{"DATA_VALID is the device's", hdr(2, gsoNone, 0, 0, 0, 0), allFeatures, false},
+		{"RSC_INFO is the device's", hdr(4, gsoNone, 0, 0, 0, 0), allFeatures, false},
+		{"TSO4", hdr(flagNeedsCsum, gsoTCPv4, 66, 1448, 34, 16), allFeatures, true},
+		{"TSO6", hdr(flagNeedsCsum, gsoTCPv6, 86, 1428, 54, 16), allFeatures, true},
+		{"TSO4 not negotiated", hdr(flagNeedsCsum, gsoTCPv4, 66, 1448, 34, 16), featureCsum | featureHostTSO6, false},
+		{"TSO6 not negotiated", hdr(flagNeedsCsum, gsoTCPv6, 86, 1428, 54, 16), featureCsum | featureHostTSO4, false},
+		{"TSO with ECN, never offered", hdr(flagNeedsCsum, gsoTCPv4|gsoECN, 66, 1448, 34, 16), allFeatures, false},
+		{"UFO, never offered", hdr(flagNeedsCsum, 3, 42, 1472, 34, 6), allFeatures, false},
+		{"USO, never offered", hdr(flagNeedsCsum, 5, 42, 1472, 34, 6), allFeatures, false},
+		{"an unknown GSO type", hdr(flagNeedsCsum, 0x7f, 66, 1448, 34, 16), allFeatures, false},
+		{"GSO without NEEDS_CSUM", hdr(0, gsoTCPv4, 66, 1448, 0, 0), allFeatures, false},
+		{"GSO with gso_size 0", hdr(flagNeedsCsum, gsoTCPv4, 66, 0, 34, 16), allFeatures, false},
+		{"GSO with hdr_len past the frame", hdr(flagNeedsCsum, gsoTCPv4, frame+1, 1448, 34, 16), allFeatures, false},
+	} {
+		err := checkTxHeader(tc.h, tc.features, frame)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: checkTxHeader = %v; want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+// A header split across buffers is read whole: the check cannot be dodged
+// by cutting the header where it would not look.
+func TestParseTxChecksASplitHeader(t *testing.T) {
+	mem := virtiotest.NewRAM(t, memory.MiB)
+	pkt := packet(0, 100)
+	pkt[hdrGSOType] = gsoTCPv4 // without NEEDS_CSUM: refused
+	if err := mem.WriteAt(pkt[:1], 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.WriteAt(pkt[1:], 4096); err != nil {
+		t.Fatal(err)
+	}
+	c := virtio.Chain{Readable: []virtio.Buffer{{Addr: 0, Len: 1}, {Addr: 4096, Len: uint32(len(pkt) - 1)}}}
+	if _, err := parseTx(mem, c, allFeatures, nil); !errors.Is(err, errDrop) {
+		t.Errorf("GSO header split after its first byte: %v; want a drop", err)
+	}
+	pkt[hdrGSOType] = gsoNone
+	mem.WriteAt(pkt[1:], 4096)
+	if _, err := parseTx(mem, c, allFeatures, nil); err != nil {
+		t.Errorf("plain header split after its first byte: %v", err)
 	}
 }
 
@@ -153,7 +227,7 @@ func FuzzNetTx(f *testing.F) {
 		if err != nil || !ok {
 			return
 		}
-		iov, err := parseTx(mem, c, nil)
+		iov, err := parseTx(mem, c, allFeatures, nil)
 		if err != nil {
 			return
 		}

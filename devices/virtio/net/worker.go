@@ -15,15 +15,16 @@ import (
 // transmitter serves the transmit queue: each chain goes to the tap in one
 // writev straight from guest memory.
 type transmitter struct {
-	q   *virtio.Queue
-	mem *memory.RAM
-	tap backend
-	log *virtio.Warner
-	iov [][]byte // the frame being sent, reused
+	q        *virtio.Queue
+	mem      *memory.RAM
+	tap      backend
+	log      *virtio.Warner
+	features uint64   // negotiated: the offloads a frame's header may ask for
+	iov      [][]byte // the frame being sent, reused
 }
 
-func newTransmitter(q *virtio.Queue, b backend, log *virtio.Warner) *transmitter {
-	return &transmitter{q: q, mem: q.Mem(), tap: b, log: log, iov: make([][]byte, 0, 64)}
+func newTransmitter(q *virtio.Queue, b backend, features uint64, log *virtio.Warner) *transmitter {
+	return &transmitter{q: q, mem: q.Mem(), tap: b, features: features, log: log, iov: make([][]byte, 0, 64)}
 }
 
 // Lingering: a drain that found txLingerAfter frames or more shows a guest
@@ -119,10 +120,11 @@ func (t *transmitter) drain(pop func() (virtio.Chain, bool, error)) (int, bool) 
 // false if the worker must stop: the chain broke the queue, or Reset began.
 func (t *transmitter) send(c virtio.Chain) bool {
 	var err error
-	t.iov, err = parseTx(t.mem, c, t.iov[:0])
+	t.iov, err = parseTx(t.mem, c, t.features, t.iov[:0])
 	defer clear(t.iov) // hold no guest memory between requests
 	switch {
 	case errors.Is(err, errDrop):
+		t.q.Dropped()
 		t.log.Warn("dropping a transmit frame", "err", err)
 		return true
 	case err != nil:

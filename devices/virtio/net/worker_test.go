@@ -17,8 +17,8 @@ import (
 
 func TestTransmitGathersHeaderAndFrame(t *testing.T) {
 	b := newBench(t)
-	b.activate(virtio.FeatureRingEventIdx)
-	pkt := packet(1, 1400)
+	b.activate(virtio.FeatureRingEventIdx | featureCsum)
+	pkt := packet(flagNeedsCsum, 1400)
 	c := b.tx.AddChain([][]byte{pkt[:hdrLen], pkt[hdrLen:100], pkt[100:]}, nil)
 	b.tx.Kick()
 	if u := b.tx.WaitUsed(); u.ID != uint32(c.Head) || u.Len != 0 {
@@ -138,6 +138,41 @@ func TestTransmitDropsFramesNoTapWouldTake(t *testing.T) {
 	}
 	if err := b.tx.Notifier().Err(); err != nil {
 		t.Fatalf("dropping frames broke the queue: %v", err)
+	}
+}
+
+// A frame whose header asks for an offload the driver did not negotiate
+// never reaches the tap; it is counted in the queue's statistics, and the
+// queue goes on.
+func TestTransmitDropsAndCountsOffloadsNotNegotiated(t *testing.T) {
+	b := newBench(t)
+	features := uint64(virtio.FeatureVersion1 | featureCsum) // no TSO
+	var counts [2]virtio.QueueCounters
+	qs := []*virtio.Queue{b.rx.Queue(features), b.tx.Queue(features)}
+	for i, q := range qs {
+		q.CountInto(&counts[i])
+	}
+	if err := b.dev.Activate(virtio.Activation{Mem: b.mem, Features: features, Queues: qs}); err != nil {
+		t.Fatal(err)
+	}
+	tso := packet(flagNeedsCsum, 1400)
+	tso[hdrGSOType] = gsoTCPv4
+	binary.LittleEndian.PutUint16(tso[hdrGSOSize:], 1448)
+	b.tx.AddChain([][]byte{tso}, nil)
+	good := packet(0, 64)
+	b.tx.AddChain([][]byte{good}, nil)
+	b.tx.Kick()
+	for range 2 {
+		b.tx.WaitUsed()
+	}
+	if got := b.tap.sent(t); !bytes.Equal(got, good) {
+		t.Fatalf("tap got a %d-byte frame first; want only the %d-byte one without offloads", len(got), len(good))
+	}
+	if n := counts[txQueue].Dropped.Load(); n != 1 {
+		t.Errorf("transmit queue counted %d dropped; want 1", n)
+	}
+	if err := b.tx.Notifier().Err(); err != nil {
+		t.Fatalf("a refused header broke the queue: %v", err)
 	}
 }
 
