@@ -45,8 +45,11 @@ type Config struct {
 	Memory  uint64 // guest RAM in bytes; DefaultMemory if 0
 	CPUs    int    // vCPUs; DefaultCPUs if 0
 
-	// Console receives what the guest writes to its serial console; nil
-	// discards it. Input goes to (*VM).ConsoleInput.
+	// Console receives what the guest writes to its console; nil discards
+	// it. Input goes to (*VM).ConsoleInput. It is written from a goroutine
+	// of its own, a line or a millisecond at a time, never from a vCPU: a
+	// writer that blocks loses output (Result.ConsoleDropped), never stalls
+	// the guest or its stop.
 	Console io.Writer
 
 	// ConsoleDevice picks the device the console is on: COM1 (the

@@ -84,6 +84,10 @@ type Result struct {
 	UnhandledPIO, UnhandledMMIO []UnhandledAccess
 	// VirtQueues is what each virtqueue served, as QueueStats returns it.
 	VirtQueues map[string]QueueStats
+	// ConsoleDropped counts the bytes of console output that Config.Console
+	// did not take in time: the guest never waits for the host's output, so
+	// a writer that blocks (a full pipe, a stuck terminal) loses them.
+	ConsoleDropped uint64
 }
 
 // Run starts every vCPU and returns when the guest powers off, resets or
@@ -101,6 +105,8 @@ func (v *VM) Run(ctx context.Context) (Result, error) {
 		KVMStats:   r.KVMStats,
 		UserExits:  UserExits(r.UserExits),
 		VirtQueues: v.QueueStats(),
+
+		ConsoleDropped: r.ConsoleDropped,
 	}
 	if r.NoKVMStats != nil {
 		res.KVMStatsUnavailable = r.NoKVMStats.Error()

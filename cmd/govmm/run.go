@@ -307,6 +307,9 @@ func report(res govmm.Result, runErr error, f *runFlags, stderr io.Writer) int {
 	if f.debug {
 		printUnhandled(stderr, res)
 	}
+	if res.ConsoleDropped > 0 {
+		fmt.Fprintf(stderr, "govmm: %d bytes of console output were dropped: standard output did not take them in time (the guest never waits for it)\n", res.ConsoleDropped)
+	}
 	if runErr != nil {
 		fmt.Fprintf(stderr, "govmm: %v\n", runErr)
 		return exitError

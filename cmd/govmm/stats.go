@@ -22,6 +22,7 @@ type statsFile struct {
 	KVMUnavailable string                      `json:"kvm_stats_unavailable,omitempty"`
 	UserExits      map[string]uint64           `json:"user_exits"`
 	Queues         map[string]govmm.QueueStats `json:"virtqueues,omitempty"`
+	ConsoleDropped uint64                      `json:"console_dropped,omitempty"`
 	UnhandledPIO   []govmm.UnhandledAccess     `json:"unhandled_pio,omitempty"`
 	UnhandledMMIO  []govmm.UnhandledAccess     `json:"unhandled_mmio,omitempty"`
 	BundleStart    *bundleStart                `json:"bundle_start,omitempty"`
@@ -42,6 +43,7 @@ func resultStats(res govmm.Result) statsFile {
 		UnhandledPIO:   res.UnhandledPIO,
 		UnhandledMMIO:  res.UnhandledMMIO,
 		Queues:         res.VirtQueues,
+		ConsoleDropped: res.ConsoleDropped,
 	}
 }
 

@@ -61,8 +61,7 @@ const maxRX = 64 << 10
 type Serial struct {
 	irq devices.IRQLine
 
-	outMu sync.Mutex // keeps output in order without holding mu while writing
-	out   io.Writer
+	out io.ByteWriter
 
 	mu                     sync.Mutex
 	ier, lcr, mcr, scr     uint8
@@ -73,9 +72,23 @@ type Serial struct {
 	dropped, writeFailures uint64
 }
 
-// New returns a UART that raises irq and transmits to out.
+// New returns a UART that raises irq and transmits to out, on the thread of
+// the vCPU that wrote the byte: out must neither block nor make a system
+// call per byte (govmm gives it a devices/conout.Output). A writer without
+// WriteByte is given one byte at a time.
 func New(irq devices.IRQLine, out io.Writer) *Serial {
-	return &Serial{irq: irq, out: out, dll: defaultDivL}
+	bw, ok := out.(io.ByteWriter)
+	if !ok {
+		bw = byteWriter{out}
+	}
+	return &Serial{irq: irq, out: bw, dll: defaultDivL}
+}
+
+type byteWriter struct{ io.Writer }
+
+func (w byteWriter) WriteByte(b byte) error {
+	_, err := w.Write([]byte{b})
+	return err
 }
 
 // Input queues bytes as received on the line. Bytes past the receive buffer
@@ -254,10 +267,10 @@ func (s *Serial) updateIRQ() {
 	}
 }
 
+// transmit sends a byte on; a byte the host output refuses is lost, as on a
+// line nobody listens to, and counted.
 func (s *Serial) transmit(b uint8) {
-	s.outMu.Lock()
-	defer s.outMu.Unlock()
-	if _, err := s.out.Write([]byte{b}); err != nil {
+	if err := s.out.WriteByte(b); err != nil {
 		s.mu.Lock()
 		s.writeFailures++
 		s.mu.Unlock()

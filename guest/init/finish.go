@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -30,8 +31,21 @@ func finish(action string) {
 		shell()
 	case "hang":
 		select {}
+	case "flood":
+		flood()
 	}
 	reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+}
+
+// flood writes numbered lines to the console without pause, for ever: a
+// guest that prints more than the host reads, which must not keep govmm
+// from stopping it.
+func flood() {
+	line := []byte("flood 0000000000 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n")
+	for i := uint64(0); ; i++ {
+		strconv.AppendUint(line[:6], i%1e10, 10) // the number overwrites, the tail stays
+		os.Stdout.Write(line)                    //nolint:errcheck // nobody to tell
+	}
 }
 
 func reboot(cmd int) {

@@ -3,7 +3,8 @@
 // first thing, loads the image's virtio modules and reports that as the
 // "modules" check, runs the checks named by govmm.check= on the kernel
 // command line (see parseCheck), then ends the guest as govmm.exit= says:
-// poweroff (default), reboot, panic, shell or hang.
+// poweroff (default), reboot, panic, shell, hang, or flood (print to the
+// console without pause, for ever).
 //
 // With govmm.agent= on the command line it runs a container's process
 // instead (govmm run --bundle; container.go).

@@ -34,6 +34,9 @@ type Result struct {
 	UserExits     UserExits
 	UnhandledPIO  []devices.UnhandledAccess
 	UnhandledMMIO []devices.UnhandledAccess
+	// ConsoleDropped counts the console bytes the host's output did not
+	// take in time.
+	ConsoleDropped uint64
 }
 
 // ErrNoStats is wrapped by Stats's error and Result.NoKVMStats where this
@@ -108,7 +111,12 @@ func (m *Machine) InRAM(addr, n uint64) bool {
 // crashes, when a vCPU fails, or when ctx is cancelled. It releases every
 // resource of the VM before it returns. Call it once.
 func (m *Machine) Run(ctx context.Context) (res Result, err error) {
-	defer func() { err = errors.Join(err, m.Close()) }()
+	defer func() {
+		err = errors.Join(err, m.Close())
+		if m.conOut != nil { // counted after Close, which writes out the rest
+			res.ConsoleDropped = m.conOut.Dropped()
+		}
+	}()
 
 	done := make(chan vcpu.Result, m.cfg.CPUs)
 	cpus, err := m.startVCPUs(done)

@@ -30,7 +30,7 @@ func (m *Machine) wireVirtio() error {
 	if m.cfg.VirtioConsole {
 		in := newInputQueue()
 		m.consoleIn = in
-		c := console.New(in, m.cfg.Console)
+		c := console.New(in, m.conOut)
 		if err := m.addVirtio("console", c, closers(c, in)); err != nil {
 			return fmt.Errorf("virtio-console: %w", err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/govmm/govmm/boot"
 	"github.com/govmm/govmm/devices"
+	"github.com/govmm/govmm/devices/conout"
 	"github.com/govmm/govmm/devices/pci"
 	"github.com/govmm/govmm/devices/serial"
 	"github.com/govmm/govmm/internal/kvmirq"
@@ -27,6 +28,8 @@ type Machine struct {
 	ramMap []memory.Mapping // the RAM's layout, kept past Close for InRAM
 	buses  vcpu.Buses
 	serial *serial.Serial
+	// conOut carries the console's output to cfg.Console off the vCPUs.
+	conOut *conout.Output
 	entry  *boot.Entry
 	cpuid  []kvm.CPUIDEntry
 

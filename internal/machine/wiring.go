@@ -7,6 +7,7 @@ import (
 	"github.com/govmm/govmm/devices"
 	"github.com/govmm/govmm/devices/acpipm"
 	"github.com/govmm/govmm/devices/cmos"
+	"github.com/govmm/govmm/devices/conout"
 	"github.com/govmm/govmm/devices/i8042"
 	"github.com/govmm/govmm/devices/pci"
 	"github.com/govmm/govmm/devices/serial"
@@ -50,7 +51,11 @@ func pciRoutes() []acpi.PCIRoute {
 func (m *Machine) wireDevices() error {
 	m.buses.PIO = devices.NewBus("pio")
 	m.buses.MMIO = devices.NewBus("mmio")
-	m.serial = serial.New(kvmirq.ISALine(m.kvm, com1IRQ), m.cfg.Console)
+	// Closed after every device (closers run last to first), so that what
+	// a console wrote last still reaches the host.
+	m.conOut = conout.New(m.cfg.Console)
+	m.closers = append(m.closers, m.conOut)
+	m.serial = serial.New(kvmirq.ISALine(m.kvm, com1IRQ), m.conOut)
 	kbd := i8042.New(m.guestEvent)
 	regs := []struct {
 		base, size uint64

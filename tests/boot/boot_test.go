@@ -22,6 +22,7 @@ const (
 	statusError      = 1
 	statusRebooted   = 3
 	statusCrashed    = 4
+	statusStopped    = 5
 )
 
 // bootTimeout is generous: the nested sandbox is 20–50× slower than hardware.

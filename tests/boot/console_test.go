@@ -1,8 +1,16 @@
 package boot
 
 import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // With --console virtio, hvc0 becomes the guest's console once the initramfs
@@ -33,4 +41,60 @@ func TestGuestEntropyFromVirtioRNG(t *testing.T) {
 	c := passed(t, o, "entropy")
 	wantField(t, c, "rng_current", "virtio_rng.0")
 	wantField(t, c, "pool_ready", "true")
+}
+
+// A guest that prints without pause to an output nobody reads does not keep
+// govmm from stopping it: the console's output is buffered off the vCPUs,
+// so no vCPU waits on the full pipe, SIGTERM stops the VM with the
+// "stopped" status, and govmm says how much console output it dropped.
+// Before, the vCPU blocked in its write to the pipe and govmm never exited.
+func TestStopsAGuestFloodingAConsoleNobodyReads(t *testing.T) {
+	e := testEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.CommandContext(ctx, e.bin, "run", "--kernel", e.kernel, "--initrd", e.initrd,
+		"--memory", "256M", "--cmdline", cmdline("govmm.exit=flood"))
+	var stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = w, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	size, err := unix.FcntlInt(r.Fd(), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		n, err := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ) // FIONREAD: bytes waiting
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= size {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the guest filled %d of the pipe's %d bytes before the timeout\nstderr:\n%s", n, size, stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	// The pipe is full: govmm's writer is blocked in it and the guest's
+	// output piles up behind it.
+	time.Sleep(2 * time.Second)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != statusStopped {
+		t.Fatalf("govmm after SIGTERM with its stdout full: %v, want exit status %d (stopped)\nstderr:\n%s", err, statusStopped, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "bytes of console output were dropped") {
+		t.Errorf("govmm did not say it dropped console output:\n%s", stderr.String())
+	}
 }
