@@ -5,9 +5,11 @@
 package boot
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 )
 
 var (
@@ -64,20 +66,55 @@ type Kernel struct {
 	CmdlineSize     uint32
 
 	header    []byte // the setup header, from 0x1f1, as the zero page wants it
-	protected []byte // the protected-mode kernel
+	protected Image  // the protected-mode kernel, read into guest RAM by Load
+}
+
+// An Image is bytes Load copies into guest RAM: a section of a file, which
+// the host kernel then copies from its page cache straight into guest
+// memory, with no copy in govmm's heap; or bytes in memory.
+// *io.SectionReader and *bytes.Reader are Images.
+type Image interface {
+	io.ReaderAt
+	Size() int64
 }
 
 // ProtectedModeSize is the size of the part of the image loaded at 1 MiB or above.
-func (k *Kernel) ProtectedModeSize() int { return len(k.protected) }
+func (k *Kernel) ProtectedModeSize() int { return int(k.protected.Size()) }
 
-// ParseKernel validates a bzImage. Every offset is checked against the image.
-func ParseKernel(image []byte) (*Kernel, error) {
+// ParseKernel validates a bzImage held in memory.
+func ParseKernel(image []byte) (*Kernel, error) { return ReadKernel(bytes.NewReader(image)) }
+
+// ReadKernel validates the bzImage in f, reading only its setup header; Load
+// reads the rest. Every offset is checked against the image's size.
+func ReadKernel(f Image) (*Kernel, error) {
+	size := f.Size()
+	head := make([]byte, min(size, hdrMaxEnd))
+	if _, err := f.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read the setup header: %w", err)
+	}
+	k, setupSize, err := parseHeader(head, size)
+	if err != nil {
+		return nil, err
+	}
+	// Debian appends a signature after the kernel; it is loaded with the
+	// kernel and ignored by it.
+	k.protected = io.NewSectionReader(f, setupSize, size-setupSize)
+	if uint64(k.protected.Size()) > uint64(k.InitSize) {
+		return nil, fmt.Errorf("%w: protected-mode kernel of %d bytes exceeds its init_size %d", ErrNotBzImage, k.protected.Size(), k.InitSize)
+	}
+	return k, nil
+}
+
+// parseHeader reads the setup header from image, the first bytes of a file
+// of size bytes, and returns the setup's size: where the protected-mode
+// kernel starts.
+func parseHeader(image []byte, size int64) (*Kernel, int64, error) {
 	if len(image) < offInitSize+4 {
-		return nil, fmt.Errorf("%w: %d bytes is too short for a setup header", ErrNotBzImage, len(image))
+		return nil, 0, fmt.Errorf("%w: %d bytes is too short for a setup header", ErrNotBzImage, size)
 	}
 	le := binary.LittleEndian
 	if le.Uint16(image[offBootFlag:]) != bootFlagMagic || le.Uint32(image[offHeaderMagic:]) != headerMagic {
-		return nil, fmt.Errorf("%w: no boot signature 0xAA55 and \"HdrS\" magic", ErrNotBzImage)
+		return nil, 0, fmt.Errorf("%w: no boot signature 0xAA55 and \"HdrS\" magic", ErrNotBzImage)
 	}
 	k := &Kernel{
 		Version:    le.Uint16(image[offVersion:]),
@@ -85,23 +122,23 @@ func ParseKernel(image []byte) (*Kernel, error) {
 		LoadFlags:  image[offLoadFlags],
 	}
 	if k.Version < minVersion {
-		return nil, fmt.Errorf("%w: protocol %d.%02d, need 2.12 or later for a 64-bit entry point (Linux 3.8+)",
+		return nil, 0, fmt.Errorf("%w: protocol %d.%02d, need 2.12 or later for a 64-bit entry point (Linux 3.8+)",
 			ErrProtocol, k.Version>>8, k.Version&0xff)
 	}
 	k.XLoadFlags = le.Uint16(image[offXLoadFlags:])
 	if k.XLoadFlags&xlfKernel64 == 0 {
-		return nil, fmt.Errorf("%w: the kernel has no 64-bit entry point (xloadflags %#x): give a 64-bit x86 kernel", ErrProtocol, k.XLoadFlags)
+		return nil, 0, fmt.Errorf("%w: the kernel has no 64-bit entry point (xloadflags %#x): give a 64-bit x86 kernel", ErrProtocol, k.XLoadFlags)
 	}
 	if k.SetupSects == 0 {
 		k.SetupSects = defaultSetupSects
 	}
-	setupSize := (k.SetupSects + 1) * sectorSize
-	if setupSize >= len(image) {
-		return nil, fmt.Errorf("%w: setup of %d bytes leaves no kernel in a %d-byte file", ErrNotBzImage, setupSize, len(image))
+	setupSize := int64(k.SetupSects+1) * sectorSize
+	if setupSize >= size {
+		return nil, 0, fmt.Errorf("%w: setup of %d bytes leaves no kernel in a %d-byte file", ErrNotBzImage, setupSize, size)
 	}
 	hdrEnd := offHeaderMagic + int(image[offJump+1])
 	if hdrEnd > hdrMaxEnd || hdrEnd < offInitSize+4 {
-		return nil, fmt.Errorf("%w: setup header ends at %#x", ErrNotBzImage, hdrEnd)
+		return nil, 0, fmt.Errorf("%w: setup header ends at %#x", ErrNotBzImage, hdrEnd)
 	}
 	k.Relocatable = image[offRelocatable] != 0
 	k.KernelAlignment = le.Uint32(image[offKernelAlign:])
@@ -110,11 +147,5 @@ func ParseKernel(image []byte) (*Kernel, error) {
 	k.InitrdAddrMax = le.Uint32(image[offInitrdAddrMax:])
 	k.CmdlineSize = le.Uint32(image[offCmdlineSize:])
 	k.header = image[hdrStart:hdrEnd]
-	// Debian appends a signature after the kernel; it is loaded with the
-	// kernel and ignored by it.
-	k.protected = image[setupSize:]
-	if uint64(len(k.protected)) > uint64(k.InitSize) {
-		return nil, fmt.Errorf("%w: protected-mode kernel of %d bytes exceeds its init_size %d", ErrNotBzImage, len(k.protected), k.InitSize)
-	}
-	return k, nil
+	return k, setupSize, nil
 }

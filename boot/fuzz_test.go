@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/govmm/govmm/memory"
@@ -37,7 +38,7 @@ func FuzzParseKernel(f *testing.F) {
 
 		// Whatever the header says, Load keeps the kernel in RAM above
 		// 1 MiB, where it cannot overwrite the zero page or page tables.
-		e, err := Load(ram, Config{Kernel: k, Initrd: []byte("initrd"), Cmdline: "console=ttyS0"})
+		e, err := Load(ram, Config{Kernel: k, Initrd: bytes.NewReader([]byte("initrd")), Cmdline: "console=ttyS0"})
 		if err != nil {
 			return
 		}
@@ -72,7 +73,7 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			return
 		}
-		cfg := Config{Kernel: k, Initrd: make([]byte, initrdLen%(32<<20)), Cmdline: string(make([]byte, cmdlineLen%(1<<20)))}
+		cfg := Config{Kernel: k, Initrd: bytes.NewReader(make([]byte, initrdLen%(32<<20))), Cmdline: string(make([]byte, cmdlineLen%(1<<20)))}
 		e, err := Load(ram, cfg)
 		if err != nil {
 			return
@@ -80,7 +81,7 @@ func FuzzLoad(f *testing.F) {
 		if e.KernelStart < lowKernel || e.KernelEnd != e.KernelStart+memory.GuestAddress(initSize) || e.KernelEnd > ram.LowEnd() {
 			t.Fatalf("kernel at [%v, %v) with RAM ending at %v", e.KernelStart, e.KernelEnd, ram.LowEnd())
 		}
-		if len(cfg.Initrd) > 0 && (e.InitrdStart < e.KernelEnd || e.InitrdEnd > ram.LowEnd() || uint64(e.InitrdEnd) > uint64(initrdAddrMax)+1) {
+		if cfg.Initrd.Size() > 0 && (e.InitrdStart < e.KernelEnd || e.InitrdEnd > ram.LowEnd() || uint64(e.InitrdEnd) > uint64(initrdAddrMax)+1) {
 			t.Fatalf("initrd at [%v, %v): kernel ends at %v, initrd_addr_max %#x", e.InitrdStart, e.InitrdEnd, e.KernelEnd, initrdAddrMax)
 		}
 		if end := e.CmdlineAddr + memory.GuestAddress(len(cfg.Cmdline)); end >= memory.EBDAStart {

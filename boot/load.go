@@ -2,7 +2,9 @@ package boot
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/govmm/govmm/memory"
 )
@@ -10,7 +12,7 @@ import (
 // Config is what Load puts in guest RAM.
 type Config struct {
 	Kernel  *Kernel
-	Initrd  []byte // may be nil
+	Initrd  Image // may be nil
 	Cmdline string
 	RSDP    memory.GuestAddress // ACPI root pointer; 0 if none
 }
@@ -50,16 +52,17 @@ func Load(ram *memory.RAM, cfg Config) (*Entry, error) {
 		return nil, err
 	}
 	e.KernelEnd = e.KernelStart + memory.GuestAddress(k.InitSize)
-	if err := ram.WriteAt(k.protected, e.KernelStart); err != nil {
-		return nil, fmt.Errorf("write kernel: %w", err)
+	if err := readInto(ram, e.KernelStart, k.protected); err != nil {
+		return nil, fmt.Errorf("load kernel: %w", err)
 	}
-	if len(cfg.Initrd) > 0 {
-		if e.InitrdStart, err = initrdAddress(k, uint64(len(cfg.Initrd)), e.KernelEnd, ram.LowEnd()); err != nil {
+	if cfg.Initrd != nil && cfg.Initrd.Size() > 0 {
+		size := uint64(cfg.Initrd.Size())
+		if e.InitrdStart, err = initrdAddress(k, size, e.KernelEnd, ram.LowEnd()); err != nil {
 			return nil, err
 		}
-		e.InitrdEnd = e.InitrdStart + memory.GuestAddress(len(cfg.Initrd))
-		if err := ram.WriteAt(cfg.Initrd, e.InitrdStart); err != nil {
-			return nil, fmt.Errorf("write initrd: %w", err)
+		e.InitrdEnd = e.InitrdStart + memory.GuestAddress(size)
+		if err := readInto(ram, e.InitrdStart, cfg.Initrd); err != nil {
+			return nil, fmt.Errorf("load initrd: %w", err)
 		}
 	}
 	if err := writeCmdline(ram, k, cfg.Cmdline); err != nil {
@@ -76,6 +79,24 @@ func Load(ram *memory.RAM, cfg Config) (*Entry, error) {
 	}
 	setEntryState(e)
 	return e, nil
+}
+
+// readInto reads all of img into guest RAM at addr, straight into the
+// mapping: a file's bytes pass through no buffer of govmm's. A file that
+// shrank since its size was taken is an error, not a short image.
+func readInto(ram *memory.RAM, addr memory.GuestAddress, img Image) error {
+	dst, err := ram.Slice(addr, uint64(img.Size()))
+	if err != nil {
+		return err
+	}
+	n, err := img.ReadAt(dst, 0)
+	if n == len(dst) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("read %d of %d bytes: %w", n, len(dst), err)
 }
 
 // kernelAddress is where the protected-mode kernel goes: its preferred

@@ -3,6 +3,7 @@ package boot
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,17 +62,76 @@ func u64(t *testing.T, ram *memory.RAM, addr memory.GuestAddress) uint64 {
 	return v
 }
 
+// A file that shrinks between ReadKernel and Load (replaced while govmm
+// starts) is an error naming what was short, not a half-loaded kernel.
+func TestLoadRefusesAShrunkFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bzImage")
+	if err := os.WriteFile(path, defaultImage().bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	k, err := ReadKernel(io.NewSectionReader(f, 0, st.Size()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, st.Size()-100); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(newRAM(t, 256*memory.MiB), Config{Kernel: k})
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "load kernel") {
+		t.Errorf("Load of a kernel file cut short: %v; want an unexpected EOF naming the kernel", err)
+	}
+}
+
+// ReadKernel reads a bzImage's header only; what Load puts in guest RAM is
+// the file's bytes, as ParseKernel of the whole file would.
+func TestReadKernelLoadsTheFile(t *testing.T) {
+	image := defaultImage().bytes()
+	for i := len(image) - defaultImage().protected; i < len(image); i++ {
+		image[i] = byte(i * 31)
+	}
+	path := filepath.Join(t.TempDir(), "bzImage")
+	if err := os.WriteFile(path, image, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	k, err := ReadKernel(io.NewSectionReader(f, 0, int64(len(image))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ram := newRAM(t, 256*memory.MiB)
+	e := load(t, ram, Config{Kernel: k})
+	want := image[len(image)-defaultImage().protected:]
+	if got := read(t, ram, e.KernelStart, len(want)); !bytes.Equal(got, want) {
+		t.Error("guest RAM at KernelStart does not hold the file's protected-mode kernel")
+	}
+}
+
 func TestLoadLaysOutKernelCmdlineAndInitrd(t *testing.T) {
 	ram := newRAM(t, 256*memory.MiB)
 	k := defaultImage().parse(t)
 	initrd := bytes.Repeat([]byte("initrd!"), 150000) // ~1 MiB, not page sized
 	const cmdline = "console=ttyS0 reboot=k panic=-1"
-	e := load(t, ram, Config{Kernel: k, Initrd: initrd, Cmdline: cmdline, RSDP: 0xe0000})
+	e := load(t, ram, Config{Kernel: k, Initrd: bytes.NewReader(initrd), Cmdline: cmdline, RSDP: 0xe0000})
 
 	if e.KernelStart != 16*memory.MiB || e.KernelEnd != e.KernelStart+8*memory.MiB {
 		t.Errorf("kernel at [%v, %v), want [16 MiB, 24 MiB): pref_address and init_size", e.KernelStart, e.KernelEnd)
 	}
-	if got := read(t, ram, e.KernelStart, k.ProtectedModeSize()); !bytes.Equal(got, k.protected) {
+	protected := make([]byte, k.ProtectedModeSize())
+	if _, err := k.protected.ReadAt(protected, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, ram, e.KernelStart, k.ProtectedModeSize()); !bytes.Equal(got, protected) {
 		t.Error("protected-mode kernel not found at KernelStart")
 	}
 	if e.RIP != uint64(e.KernelStart)+0x200 {
@@ -176,7 +236,7 @@ func TestLoadInitrdBelowInitrdAddrMax(t *testing.T) {
 			im := defaultImage()
 			im.initrdAddrMax = tc.addrMax
 			initrd := make([]byte, 3*pageSize+5)
-			e := load(t, ram, Config{Kernel: im.parse(t), Initrd: initrd})
+			e := load(t, ram, Config{Kernel: im.parse(t), Initrd: bytes.NewReader(initrd)})
 			top := min(uint64(tc.addrMax)+1, uint64(ram.LowEnd()))
 			if uint64(e.InitrdEnd) > top || top-uint64(e.InitrdEnd) >= pageSize || e.InitrdStart%pageSize != 0 {
 				t.Errorf("initrd at [%v, %v), want it page aligned ending within a page below %#x", e.InitrdStart, e.InitrdEnd, top)
@@ -228,8 +288,8 @@ func TestLoadErrors(t *testing.T) {
 		says   string
 	}{
 		{"kernel does not fit", 16 * memory.MiB, func(im *image) {}, Config{}, ErrDoesNotFit, "--memory"},
-		{"initrd does not fit", 32 * memory.MiB, func(im *image) {}, Config{Initrd: make([]byte, 9*memory.MiB)}, ErrDoesNotFit, "initrd"},
-		{"initrd limit below the kernel", 64 * memory.MiB, func(im *image) { im.initrdAddrMax = 20 << 20 }, Config{Initrd: make([]byte, 1)}, ErrDoesNotFit, "initrd"},
+		{"initrd does not fit", 32 * memory.MiB, func(im *image) {}, Config{Initrd: bytes.NewReader(make([]byte, 9*memory.MiB))}, ErrDoesNotFit, "initrd"},
+		{"initrd limit below the kernel", 64 * memory.MiB, func(im *image) { im.initrdAddrMax = 20 << 20 }, Config{Initrd: bytes.NewReader(make([]byte, 1))}, ErrDoesNotFit, "initrd"},
 		{"command line too long", 64 * memory.MiB, func(im *image) { im.cmdlineSize = 10 }, Config{Cmdline: "console=ttyS0"}, ErrDoesNotFit, "at most 10"},
 		// A kernel may claim any cmdline_size; the line must still end
 		// below the EBDA, where the ACPI tables are.
@@ -356,7 +416,7 @@ func TestLoadDebianKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	ram := newRAM(t, 256*memory.MiB)
-	e := load(t, ram, Config{Kernel: k, Initrd: []byte("070701"), Cmdline: "console=ttyS0"})
+	e := load(t, ram, Config{Kernel: k, Initrd: bytes.NewReader([]byte("070701")), Cmdline: "console=ttyS0"})
 	if uint64(e.KernelStart) != k.PrefAddress || e.RIP != k.PrefAddress+0x200 {
 		t.Errorf("Debian kernel at %v, RIP %#x; want its pref_address %#x and +0x200", e.KernelStart, e.RIP, k.PrefAddress)
 	}

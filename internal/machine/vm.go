@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"sync"
 
 	"github.com/govmm/govmm/boot"
@@ -67,23 +66,25 @@ func New(cfg Config) (*Machine, error) {
 	if err := m.build(); err != nil {
 		return nil, errors.Join(err, m.Close())
 	}
-	// The kernel and initrd files now live in guest RAM; hand their heap
-	// copies (tens of MiB) back to the host instead of keeping them as RSS
-	// until the scavenger gets to them.
-	debug.FreeOSMemory()
 	return m, nil
 }
 
 func (m *Machine) build() error {
-	kernel, err := loadKernel(m.cfg.Kernel)
+	// The kernel and initrd stay files until boot.Load reads them straight
+	// into guest RAM: tens of MiB that never pass through govmm's heap.
+	kf, kernel, err := openKernel(m.cfg.Kernel)
 	if err != nil {
 		return err
 	}
-	var initrd []byte
+	defer kf.Close()
+	var initrd boot.Image
 	if m.cfg.Initrd != "" {
-		if initrd, err = os.ReadFile(m.cfg.Initrd); err != nil {
-			return fmt.Errorf("read initrd: %w", err)
+		f, img, err := openImage(m.cfg.Initrd)
+		if err != nil {
+			return fmt.Errorf("initrd: %w", err)
 		}
+		defer f.Close()
+		initrd = img
 	}
 	if err := m.openKVM(); err != nil {
 		return err
@@ -112,16 +113,32 @@ func (m *Machine) build() error {
 	return m.wireVirtio()
 }
 
-func loadKernel(path string) (*boot.Kernel, error) {
-	image, err := os.ReadFile(path)
+// openKernel opens the bzImage at path and reads its setup header.
+func openKernel(path string) (*os.File, *boot.Kernel, error) {
+	f, img, err := openImage(path)
 	if err != nil {
-		return nil, fmt.Errorf("read kernel: %w", err)
+		return nil, nil, fmt.Errorf("kernel: %w", err)
 	}
-	k, err := boot.ParseKernel(image)
+	k, err := boot.ReadKernel(img)
 	if err != nil {
-		return nil, fmt.Errorf("kernel %q: %w", path, err)
+		f.Close()
+		return nil, nil, fmt.Errorf("kernel %q: %w", path, err)
 	}
-	return k, nil
+	return f, k, nil
+}
+
+// openImage opens path as an image of its size when opened.
+func openImage(path string) (*os.File, boot.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, io.NewSectionReader(f, 0, st.Size()), nil
 }
 
 func (m *Machine) openKVM() error {
