@@ -39,7 +39,7 @@ const (
 
 // Config describes one microVM.
 type Config struct {
-	Kernel  string // path to a bzImage
+	Kernel  string // path to a bzImage, or an uncompressed ELF vmlinux with a PVH entry
 	Initrd  string // path to an initramfs; optional
 	Cmdline string // kernel command line; DefaultCmdline if empty
 	Memory  uint64 // guest RAM in bytes; DefaultMemory if 0
@@ -55,6 +55,14 @@ type Config struct {
 	// ConsoleDevice picks the device the console is on: COM1 (the
 	// default) or virtio-console.
 	ConsoleDevice ConsoleKind
+
+	// Boot picks how the kernel is entered (BootAuto if zero).
+	Boot BootPath
+	// KernelCache is the directory where a bzImage's vmlinux, extracted
+	// for a PVH boot, is kept by the bzImage's content hash, so that only
+	// the first boot pays for the extraction; "" extracts it to a
+	// temporary file at each boot.
+	KernelCache string
 
 	// Ports are further virtio consoles, one port each, for programs
 	// rather than people: the guest's hvc ttys after the console's, in

@@ -56,6 +56,26 @@ const (
 	VirtioConsole
 )
 
+// BootPath is how the kernel is entered.
+type BootPath int
+
+const (
+	// BootAuto enters an ELF vmlinux through PVH and a bzImage at its
+	// 64-bit entry, as BootBzImage does.
+	BootAuto BootPath = iota
+	// BootBzImage takes only a bzImage and enters it at its 64-bit entry:
+	// the guest's decompressor unpacks and places the kernel, randomising
+	// where (KASLR) on the way.
+	BootBzImage
+	// BootPVH enters through the PVH entry point in 32-bit protected mode:
+	// an ELF vmlinux as it is; a bzImage's vmlinux extracted on the host
+	// (gzip, bzip2 or LZ4 payloads, as Debian's cloud kernel has). No
+	// decompressor runs in the guest, which saves its time and its exits;
+	// the kernel then runs where it was linked, without the
+	// decompressor's physical and virtual KASLR of the kernel image.
+	BootPVH
+)
+
 // maxSerial is the size of the virtio-blk ID string (virtio 1.2 §5.2.6).
 const maxSerial = 20
 
@@ -160,6 +180,9 @@ func (c Config) validateDevices() []error {
 			errs = append(errs, &FieldError{fmt.Sprintf("net[%d]", i), fmt.Sprintf("tap %s is used twice: give each NIC its own tap", n.Tap)})
 		}
 		taps[n.Tap] = true
+	}
+	if c.Boot < BootAuto || c.Boot > BootPVH {
+		errs = append(errs, &FieldError{"boot", fmt.Sprintf("unknown boot path %d: use BootAuto, BootBzImage or BootPVH", c.Boot)})
 	}
 	if c.ConsoleDevice != SerialConsole && c.ConsoleDevice != VirtioConsole {
 		errs = append(errs, &FieldError{"console", fmt.Sprintf("unknown console kind %d", c.ConsoleDevice)})

@@ -3,6 +3,8 @@ package govmm
 import (
 	"strings"
 	"testing"
+
+	"github.com/govmm/govmm/internal/machine"
 )
 
 // What SIGQUIT prints for a vCPU: its state, where it is, and the vectors
@@ -25,5 +27,17 @@ func TestIOModesMatchTheDisk(t *testing.T) {
 		if got := m.String(); got != want {
 			t.Errorf("IOMode %d is %q, want %q", int(m), got, want)
 		}
+	}
+}
+
+// The API's boot paths are the machine's, value for value.
+func TestBootPathsMatchTheMachine(t *testing.T) {
+	for api, m := range map[BootPath]machine.BootPath{BootAuto: machine.BootAuto, BootBzImage: machine.BootBzImage, BootPVH: machine.BootPVH} {
+		if got := (Config{Boot: api}).machine().Boot; got != m {
+			t.Errorf("BootPath %d reaches the machine as %d, want %d", api, got, m)
+		}
+	}
+	if err := (Config{Boot: BootPVH + 1}).Validate(); err == nil || !strings.Contains(err.Error(), "unknown boot path") {
+		t.Errorf("an unknown boot path: %v", err)
 	}
 }

@@ -37,6 +37,8 @@ func (c Config) machine() machine.Config {
 		Memory: c.Memory, CPUs: c.CPUs, Console: c.Console,
 		VirtioConsole: c.ConsoleDevice == VirtioConsole,
 		KVMDevice:     c.KVMDevice,
+		Boot:          machine.BootPath(c.Boot),
+		KernelCache:   c.KernelCache,
 	}
 	for _, d := range c.Disks {
 		mc.Disks = append(mc.Disks, d.machine())

@@ -1,7 +1,9 @@
-// Package boot implements the Linux/x86 boot protocol for bzImage kernels
-// (Documentation/arch/x86/boot.rst): it parses the setup header, lays the
+// Package boot implements two ways into Linux/x86. For a bzImage
+// (Documentation/arch/x86/boot.rst) it parses the setup header, lays the
 // kernel, initrd, command line, zero page and identity page tables out in
-// guest RAM, and describes the 64-bit entry state as data.
+// guest RAM, and describes the 64-bit entry state as data (load.go). For
+// an uncompressed ELF vmlinux it loads the segments and enters through PVH
+// (elf.go, pvh.go); payload.go takes a bzImage's vmlinux out on the host.
 package boot
 
 import (
@@ -41,6 +43,8 @@ const (
 	offRelocatable    = 0x234
 	offXLoadFlags     = 0x236
 	offCmdlineSize    = 0x238
+	offPayloadOffset  = 0x248
+	offPayloadLength  = 0x24c
 	offPrefAddress    = 0x258
 	offInitSize       = 0x260
 	hdrMaxEnd         = 0x290 // the zero page's setup_header area ends here
@@ -64,6 +68,9 @@ type Kernel struct {
 	InitSize        uint32
 	InitrdAddrMax   uint32
 	CmdlineSize     uint32
+	// PayloadOffset and PayloadLength place the compressed vmlinux within
+	// the protected-mode kernel (protocol 2.08+; zero before).
+	PayloadOffset, PayloadLength uint32
 
 	header    []byte // the setup header, from 0x1f1, as the zero page wants it
 	protected Image  // the protected-mode kernel, read into guest RAM by Load
@@ -146,6 +153,8 @@ func parseHeader(image []byte, size int64) (*Kernel, int64, error) {
 	k.InitSize = le.Uint32(image[offInitSize:])
 	k.InitrdAddrMax = le.Uint32(image[offInitrdAddrMax:])
 	k.CmdlineSize = le.Uint32(image[offCmdlineSize:])
+	k.PayloadOffset = le.Uint32(image[offPayloadOffset:])
+	k.PayloadLength = le.Uint32(image[offPayloadLength:])
 	k.header = image[hdrStart:hdrEnd]
 	return k, setupSize, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -187,11 +188,34 @@ func TestParseKernelErrors(t *testing.T) {
 // debianKernelGlob finds the kernel `make kernel` fetches for the boot tests.
 const debianKernelGlob = "/root/.cache/govmm/kernel-cloud/boot/vmlinuz-*"
 
-func TestParseDebianKernel(t *testing.T) {
+// debianKernel is the path of the Debian kernel `make kernel` fetched; a
+// test without it is skipped, saying what covers its ground instead.
+func debianKernel(t *testing.T, instead string) string {
+	t.Helper()
 	paths, _ := filepath.Glob(debianKernelGlob)
 	if len(paths) == 0 {
-		t.Skipf("no Debian kernel at %s: `make kernel` fetches it; the synthetic images above cover the parser", debianKernelGlob)
+		t.Skipf("no Debian kernel at %s: `make kernel` fetches it; %s", debianKernelGlob, instead)
 	}
+	return paths[0]
+}
+
+// openFile opens path as an Image for the test's life.
+func openFile(t *testing.T, path string) *io.SectionReader {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return io.NewSectionReader(f, 0, st.Size())
+}
+
+func TestParseDebianKernel(t *testing.T) {
+	paths := []string{debianKernel(t, "the synthetic images above cover the parser")}
 	b, err := os.ReadFile(paths[0])
 	if err != nil {
 		t.Fatal(err)

@@ -30,6 +30,7 @@ type Segment struct {
 // where the loader put things.
 type Entry struct {
 	RIP, RSP, RSI, RFLAGS uint64
+	RBX                   uint64 // PVH: the start info
 	CR0, CR3, CR4, EFER   uint64
 	CS, DS, TR            Segment
 	GDTBase               uint64
@@ -57,7 +58,7 @@ func Load(ram *memory.RAM, cfg Config) (*Entry, error) {
 	}
 	if cfg.Initrd != nil && cfg.Initrd.Size() > 0 {
 		size := uint64(cfg.Initrd.Size())
-		if e.InitrdStart, err = initrdAddress(k, size, e.KernelEnd, ram.LowEnd()); err != nil {
+		if e.InitrdStart, err = initrdAddress(uint64(k.InitrdAddrMax)+1, size, e.KernelEnd, ram.LowEnd()); err != nil {
 			return nil, err
 		}
 		e.InitrdEnd = e.InitrdStart + memory.GuestAddress(size)
@@ -65,13 +66,13 @@ func Load(ram *memory.RAM, cfg Config) (*Entry, error) {
 			return nil, fmt.Errorf("load initrd: %w", err)
 		}
 	}
-	if err := writeCmdline(ram, k, cfg.Cmdline); err != nil {
+	if err := writeCmdline(ram, uint64(k.CmdlineSize), cfg.Cmdline); err != nil {
 		return nil, err
 	}
 	if err := writeZeroPage(ram, k, cfg, e); err != nil {
 		return nil, err
 	}
-	if err := writeGDT(ram); err != nil {
+	if err := writeGDT(ram, gdtCode); err != nil {
 		return nil, err
 	}
 	if err := writePageTables(ram); err != nil {
@@ -122,13 +123,11 @@ func kernelAddress(k *Kernel, lowEnd memory.GuestAddress) (memory.GuestAddress, 
 	return memory.GuestAddress(addr), nil
 }
 
-// initrdAddress puts the initrd as high as the kernel allows, page aligned,
-// above the kernel's decompression area.
-func initrdAddress(k *Kernel, size uint64, kernelEnd, lowEnd memory.GuestAddress) (memory.GuestAddress, error) {
-	top := uint64(lowEnd)
-	if limit := uint64(k.InitrdAddrMax) + 1; limit < top {
-		top = limit
-	}
+// initrdAddress puts the initrd as high as the kernel allows (below limit:
+// a bzImage's initrd_addr_max plus one), page aligned, above the kernel's
+// end (for a bzImage, its decompression area).
+func initrdAddress(limit, size uint64, kernelEnd, lowEnd memory.GuestAddress) (memory.GuestAddress, error) {
+	top := min(uint64(lowEnd), limit)
 	if size > top || (top-size)&^(pageSize-1) < uint64(kernelEnd) {
 		return 0, fmt.Errorf("initrd of %d MiB %w between the kernel's end at %v and %#x: give more --memory or a smaller initrd",
 			size>>20, ErrDoesNotFit, kernelEnd, top)
@@ -136,9 +135,11 @@ func initrdAddress(k *Kernel, size uint64, kernelEnd, lowEnd memory.GuestAddress
 	return memory.GuestAddress((top - size) &^ (pageSize - 1)), nil
 }
 
-func writeCmdline(ram *memory.RAM, k *Kernel, cmdline string) error {
-	if uint64(len(cmdline)) > uint64(k.CmdlineSize) {
-		return fmt.Errorf("command line of %d bytes %w: this kernel takes at most %d", len(cmdline), ErrDoesNotFit, k.CmdlineSize)
+// writeCmdline writes the command line, which the kernel takes up to limit
+// bytes long.
+func writeCmdline(ram *memory.RAM, limit uint64, cmdline string) error {
+	if uint64(len(cmdline)) > limit {
+		return fmt.Errorf("command line of %d bytes %w: this kernel takes at most %d", len(cmdline), ErrDoesNotFit, limit)
 	}
 	// cmdline_size is the kernel's word; the room below the EBDA is ours.
 	if room := uint64(memory.EBDAStart - cmdlineAddr); uint64(len(cmdline)) >= room {
@@ -177,10 +178,12 @@ func writeZeroPage(ram *memory.RAM, k *Kernel, cfg Config, e *Entry) error {
 	return ram.WriteAt(zp, zeroPageAddr)
 }
 
-func writeGDT(ram *memory.RAM) error {
+// writeGDT writes the GDT with code as the code segment's descriptor: 64-bit
+// for the bzImage's entry, 32-bit for PVH's.
+func writeGDT(ram *memory.RAM, code uint64) error {
 	gdt := make([]byte, gdtSize)
 	le := binary.LittleEndian
-	le.PutUint64(gdt[selCode:], gdtCode)
+	le.PutUint64(gdt[selCode:], code)
 	le.PutUint64(gdt[selData:], gdtData)
 	le.PutUint64(gdt[selTSS:], gdtTSS)
 	if err := ram.WriteAt(gdt, gdtAddr); err != nil {

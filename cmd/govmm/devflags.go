@@ -97,6 +97,18 @@ func randomMAC() net.HardwareAddr {
 }
 
 // parseConsole reads --console serial|virtio.
+func parseBoot(s string) (govmm.BootPath, error) {
+	switch s {
+	case "auto":
+		return govmm.BootAuto, nil
+	case "bzimage":
+		return govmm.BootBzImage, nil
+	case "pvh":
+		return govmm.BootPVH, nil
+	}
+	return 0, fmt.Errorf("--boot %q: use auto, bzimage or pvh", s)
+}
+
 func parseConsole(s string) (govmm.ConsoleKind, error) {
 	switch s {
 	case "serial":

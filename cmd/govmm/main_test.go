@@ -67,6 +67,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--kernel", notKernel, "--net", "tap=t0,mac=00:00:00:00:00:00"}, exitUsage, "00:00:00:00:00:00 is no address"},
 		{[]string{"run", "--kernel", notKernel, "--net", "tap=t0,mac=01:00:5e:00:00:01"}, exitUsage, "multicast"},
 		{[]string{"run", "--kernel", notKernel, "--stats", dir}, exitUsage, "is a directory"},
+		{[]string{"run", "--kernel", notKernel, "--boot", "fast"}, exitUsage, `--boot "fast": use auto, bzimage or pvh`},
 		{[]string{"run", "--kernel", notKernel, "--stats", filepath.Join(dir, "no", "s.json")}, exitUsage, "does not exist: create it first"},
 		{[]string{"compare", "--runs", "0"}, exitUsage, "--runs 0"},
 	} {

@@ -17,11 +17,13 @@ import (
 	"github.com/govmm/govmm"
 )
 
-const runHelp = `Usage: govmm run --kernel BZIMAGE [flags]
+const runHelp = `Usage: govmm run --kernel KERNEL [flags]
        govmm run --bundle DIR [flags]
 
-Boots BZIMAGE in a microVM with its serial console (COM1, the guest's ttyS0)
-on this terminal, and exits when the guest powers off.
+Boots KERNEL in a microVM with its serial console (COM1, the guest's ttyS0)
+on this terminal, and exits when the guest powers off. KERNEL is a bzImage
+(/boot/vmlinuz-*) or an uncompressed ELF vmlinux with a PVH entry point
+(Linux built with CONFIG_PVH=y, as Debian's kernels are).
 
 When standard input is a terminal it is put in raw mode: everything you type
 goes to the guest, Ctrl-C included. Type Ctrl-A x to stop the VM, Ctrl-A a to
@@ -40,6 +42,17 @@ Exit status:
   4  the guest crashed: kernel panic (needs reboot=k,panic_warm panic=-1 on the
      command line, as in the default), triple fault, or KVM emulation failure
   5  stopped from the host: Ctrl-A x, SIGINT or SIGTERM
+
+Boot paths (--boot): a bzImage is entered at its 64-bit entry (bzimage):
+the guest's own decompressor unpacks the kernel and moves it to a random
+place (KASLR) before Linux starts. pvh skips that work: govmm extracts the
+bzImage's vmlinux on the host (gzip, bzip2 or LZ4, as Debian's cloud kernel
+has; once, then kept under ~/.cache/govmm/vmlinux by the bzImage's hash) or
+takes an ELF vmlinux as it is, and enters it through PVH. The kernel then
+runs where it was linked: the guest loses the decompressor's physical and
+virtual randomisation of the kernel image (KASLR of modules and memory
+stays). auto, the default, boots an ELF vmlinux through PVH and a bzImage
+at its own entry.
 
 A guest that hangs: send govmm SIGQUIT (kill -QUIT PID). It prints where each
 vCPU is (registers, halted or running, interrupts pending in its local APIC)
@@ -103,6 +116,7 @@ type runFlags struct {
 	// nicAddrs are --net's ip= values, one per NIC (zero when not given).
 	nicAddrs []netip.Prefix
 	console  string
+	bootPath string
 	// cmdlineSet: --cmdline was given, so --console does not change it.
 	cmdlineSet bool
 	statsPath  string
@@ -122,6 +136,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.IntVar(&f.cfg.CPUs, "cpus", govmm.DefaultCPUs, "number of vCPUs")
 	fs.StringArrayVar(&f.disks, "disk", nil, "attach a raw image or a block device as a virtio disk, `SPEC` being path=FILE[,ro][,serial=ID][,aio=auto|io_uring|blocking]; repeat for more")
 	fs.StringArrayVar(&f.nets, "net", nil, "attach a virtio NIC on a tap device, `SPEC` being tap=NAME[,mac=MAC][,ip=ADDR/PREFIX] (ip= only with --bundle: the guest gives the NIC that address before the process starts); repeat for more")
+	fs.StringVar(&f.bootPath, "boot", "auto", "how the kernel is entered: bzimage (its own entry and decompressor), pvh (PVH entry, a bzImage's vmlinux extracted on the host: faster, no kernel-image KASLR) or auto (pvh for an ELF vmlinux, bzimage for a bzImage); see Boot paths below")
 	fs.StringVar(&f.console, "console", "serial", "guest console: serial (COM1, the guest's ttyS0) or virtio (virtio-console, hvc0)")
 	fs.StringVar(&f.cfg.KVMDevice, "kvm", govmm.DefaultKVMDevice, "KVM device `PATH`")
 	fs.StringVar(&f.statsPath, "stats", "", "write KVM exit statistics and each virtqueue's kicks, chains and interrupts as JSON to `FILE` when the VM ends, and on SIGUSR1 while it runs; with --bundle also the start's timeline (bundle_start: when init said ready, the process started and its first output came, on the host's clock and the guest's)")
@@ -201,6 +216,12 @@ func (f *runFlags) parseDevices() error {
 		f.cfg.NICs = append(f.cfg.NICs, n)
 		f.nicAddrs = append(f.nicAddrs, addr)
 	}
+	boot, err := parseBoot(f.bootPath)
+	if err != nil {
+		return err
+	}
+	f.cfg.Boot = boot
+	f.cfg.KernelCache = filepath.Join(cacheDir(), "vmlinux")
 	kind, err := parseConsole(f.console)
 	f.cfg.ConsoleDevice = kind
 	if kind == govmm.VirtioConsole && !f.cmdlineSet {

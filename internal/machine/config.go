@@ -27,7 +27,26 @@ type Config struct {
 	Disks     []Disk
 	NICs      []NIC
 	KVMDevice string
+	// Boot picks how a bzImage is entered; KernelCache is where the
+	// vmlinux of a bzImage booted through PVH is kept ("" : nowhere).
+	Boot        BootPath
+	KernelCache string
 }
+
+// BootPath is how the kernel is entered.
+type BootPath int
+
+const (
+	// BootAuto enters an ELF vmlinux through PVH and a bzImage through its
+	// own 64-bit entry.
+	BootAuto BootPath = iota
+	// BootBzImage takes only a bzImage, entered at its 64-bit entry: the
+	// guest decompresses and places itself (with KASLR).
+	BootBzImage
+	// BootPVH enters through PVH: an ELF vmlinux as it is, a bzImage's
+	// vmlinux extracted on the host.
+	BootPVH
+)
 
 // Port is one virtio console beyond the guest's console: input read from
 // In (nil: none), output written to Out.

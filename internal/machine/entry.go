@@ -8,7 +8,7 @@ import (
 // entryRegs and entrySregs turn the boot protocol's entry state into the boot
 // vCPU's registers.
 func entryRegs(e *boot.Entry) *kvm.Regs {
-	return &kvm.Regs{RIP: e.RIP, RSP: e.RSP, RBP: e.RSP, RSI: e.RSI, RFLAGS: e.RFLAGS}
+	return &kvm.Regs{RIP: e.RIP, RSP: e.RSP, RBP: e.RSP, RSI: e.RSI, RBX: e.RBX, RFLAGS: e.RFLAGS}
 }
 
 func entrySregs(e *boot.Entry) func(*kvm.Sregs) {

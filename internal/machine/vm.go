@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 
 	"github.com/govmm/govmm/boot"
@@ -72,7 +71,7 @@ func New(cfg Config) (*Machine, error) {
 func (m *Machine) build() error {
 	// The kernel and initrd stay files until boot.Load reads them straight
 	// into guest RAM: tens of MiB that never pass through govmm's heap.
-	kf, kernel, err := openKernel(m.cfg.Kernel)
+	kf, kernel, err := openKernel(m.cfg.Kernel, m.cfg.Boot, m.cfg.KernelCache)
 	if err != nil {
 		return err
 	}
@@ -103,7 +102,7 @@ func (m *Machine) build() error {
 	if err != nil {
 		return err
 	}
-	m.entry, err = boot.Load(m.ram, boot.Config{Kernel: kernel, Initrd: initrd, Cmdline: m.cfg.Cmdline, RSDP: rsdp})
+	m.entry, err = kernel.load(m.ram, initrd, m.cfg.Cmdline, rsdp)
 	if err != nil {
 		return fmt.Errorf("load kernel %q: %w", m.cfg.Kernel, err)
 	}
@@ -111,34 +110,6 @@ func (m *Machine) build() error {
 		return err
 	}
 	return m.wireVirtio()
-}
-
-// openKernel opens the bzImage at path and reads its setup header.
-func openKernel(path string) (*os.File, *boot.Kernel, error) {
-	f, img, err := openImage(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("kernel: %w", err)
-	}
-	k, err := boot.ReadKernel(img)
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("kernel %q: %w", path, err)
-	}
-	return f, k, nil
-}
-
-// openImage opens path as an image of its size when opened.
-func openImage(path string) (*os.File, boot.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	return f, io.NewSectionReader(f, 0, st.Size()), nil
 }
 
 func (m *Machine) openKVM() error {
