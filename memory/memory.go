@@ -134,6 +134,12 @@ func (m *RAM) add(start GuestAddress, size uint64, advise func([]byte) error) er
 	if err != nil {
 		return fmt.Errorf("map %d MiB of guest memory: %w", size/MiB, err)
 	}
+	// The guest's memory is the guest's: a core dump of govmm must not
+	// carry it (nor take gigabytes of disk).
+	if err := unix.Madvise(raw, unix.MADV_DONTDUMP); err != nil {
+		unix.Munmap(raw)
+		return fmt.Errorf("keep guest memory out of core dumps (MADV_DONTDUMP): %w", err)
+	}
 	off := alignOffset(raw, hugePage)
 	mem := raw[off : off+int(size) : off+int(size)]
 	// Transparent huge pages are an optimisation: a host without them runs

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,4 +196,34 @@ func TestTHPTurnedOff(t *testing.T) {
 	if err := thpTurnedOff(filepath.Join(dir, "missing")); err != nil {
 		t.Errorf("no mode file: %v, want nothing said", err)
 	}
+}
+
+// Guest RAM is kept out of govmm's core dumps: the kernel marks the
+// mapping "dd" (MADV_DONTDUMP) in /proc/self/smaps.
+func TestGuestRAMIsNotDumped(t *testing.T) {
+	m, err := New(64 * MiB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	host := uint64(m.Mappings()[0].Host)
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := false
+	for _, line := range strings.Split(string(smaps), "\n") {
+		var lo, hi uint64
+		if n, _ := fmt.Sscanf(line, "%x-%x ", &lo, &hi); n == 2 {
+			in = lo <= host && host < hi
+			continue
+		}
+		if in && strings.HasPrefix(line, "VmFlags:") {
+			if !strings.Contains(line+" ", " dd ") {
+				t.Errorf("guest RAM's mapping has %q: no dd (MADV_DONTDUMP)", line)
+			}
+			return
+		}
+	}
+	t.Fatalf("no mapping holds guest RAM at %#x in /proc/self/smaps", host)
 }

@@ -239,6 +239,12 @@ func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "govmm: %v\nRun 'govmm run --help' for usage.\n", err)
 		return exitUsage
 	}
+	if err := hardenProcess(); errors.Is(err, errOneThread) {
+		fmt.Fprintf(stderr, "govmm: warning: %v\n", err)
+	} else if err != nil {
+		fmt.Fprintf(stderr, "govmm: %v\n", err)
+		return exitError
+	}
 	if f.bundle != "" {
 		return runBundle(f, stdin, stdout, stderr)
 	}

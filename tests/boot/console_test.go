@@ -3,8 +3,11 @@ package boot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -83,6 +86,9 @@ func TestStopsAGuestFloodingAConsoleNobodyReads(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	// While the guest runs: govmm gains no privileges through exec, and its
+	// guest RAM stays out of core dumps.
+	checkHardened(t, cmd.Process.Pid)
 	// The pipe is full: govmm's writer is blocked in it and the guest's
 	// output piles up behind it.
 	time.Sleep(2 * time.Second)
@@ -97,4 +103,34 @@ func TestStopsAGuestFloodingAConsoleNobodyReads(t *testing.T) {
 	if !strings.Contains(stderr.String(), "bytes of console output were dropped") {
 		t.Errorf("govmm did not say it dropped console output:\n%s", stderr.String())
 	}
+}
+
+// checkHardened checks a running govmm: NoNewPrivs on every thread, and a
+// large mapping (guest RAM) marked dd, MADV_DONTDUMP.
+func checkHardened(t *testing.T, pid int) {
+	t.Helper()
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	if len(tasks) == 0 {
+		t.Errorf("no threads of govmm %d in /proc", pid)
+	}
+	for _, path := range tasks {
+		if status, err := os.ReadFile(path); err == nil && !strings.Contains(string(status), "NoNewPrivs:\t1") {
+			t.Errorf("%s: NoNewPrivs is not 1", path)
+		}
+	}
+	smaps, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A mapping's header line, its Size: line, ..., its VmFlags: line.
+	var size int
+	for _, line := range strings.Split(string(smaps), "\n") {
+		if kb, ok := strings.CutPrefix(line, "Size:"); ok {
+			size, _ = strconv.Atoi(strings.Fields(kb)[0])
+		}
+		if strings.HasPrefix(line, "VmFlags:") && size >= 128<<10 && strings.Contains(line+" ", " dd ") {
+			return
+		}
+	}
+	t.Errorf("no mapping of 128 MiB or more (guest RAM) is marked dd (MADV_DONTDUMP) in govmm's smaps")
 }
