@@ -15,8 +15,9 @@ import (
 )
 
 var (
-	// ErrNotBzImage: the file is not a Linux bzImage.
-	ErrNotBzImage = errors.New("not a Linux bzImage (give the compressed kernel, e.g. /boot/vmlinuz-*, not vmlinux or an initrd)")
+	// ErrNotBzImage: the file is neither a bzImage nor, since it does not
+	// start like an ELF file, a vmlinux.
+	ErrNotBzImage = errors.New("not a Linux kernel: neither a bzImage (/boot/vmlinuz-*) nor an ELF vmlinux (is it an initrd?)")
 	// ErrProtocol: the kernel's boot protocol is too old for a 64-bit entry.
 	ErrProtocol = errors.New("kernel boot protocol too old")
 	// ErrDoesNotFit: kernel, initrd or command line do not fit.

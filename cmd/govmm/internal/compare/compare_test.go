@@ -2,6 +2,7 @@ package compare
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"encoding/xml"
@@ -489,5 +490,21 @@ func TestStartPhasesSplitABundleStart(t *testing.T) {
 	in.statsData = []byte(`{"reason":"powered off","bundle_start":{"ready_ms":9000,"guest_ready_uptime_ms":5500}}`)
 	if _, err := (&Govmm{}).startPhases(in); err == nil {
 		t.Error("a timeline without the process's start gave phases")
+	}
+}
+
+// An instance whose output ends before the line a measure waits for is
+// reported with how it exited and its last words on stderr, even when
+// they come just after the output closed: that tells a lost guest from a
+// failing runtime.
+func TestOutputEndSaysHowTheInstanceEnded(t *testing.T) {
+	in, err := launch("t1", t.TempDir(), []string{"sh", "-c", "exec >&-; sleep 0.2; echo 'govmm: the VM ended' >&2; exit 124"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.close()
+	_, err = in.WaitLine(context.Background(), "ready")
+	if err == nil || !strings.Contains(err.Error(), "exit status 124") || !strings.Contains(err.Error(), "the VM ended") {
+		t.Errorf("WaitLine on an instance that closed its output and exited 124: %v", err)
 	}
 }

@@ -179,7 +179,7 @@ func (in *Instance) collect(ctx context.Context, what string, match func(string)
 		select {
 		case l, ok := <-in.Lines:
 			if !ok {
-				return Line{}, before, fmt.Errorf("%s: output ended before %s%s", in.ID, what, in.stderrNote())
+				return Line{}, before, fmt.Errorf("%s: output ended before %s%s", in.ID, what, in.endNote())
 			}
 			if match(l.Text) {
 				return l, before, nil
@@ -202,6 +202,27 @@ func (in *Instance) stderrNote() string {
 	}
 	return ""
 }
+
+// endNote says how an instance whose output ended went: how it exited,
+// once it has (its last words reach stderr just before: a note taken at
+// the output's end can miss them), and its stderr. A VM's exit status
+// tells a guest lost under the sandbox's emulation (the VM's own statuses)
+// from a failure of the runtime.
+func (in *Instance) endNote() string {
+	select {
+	case <-in.done:
+	case <-time.After(endWait):
+		return fmt.Sprintf("; still running %v later%s", endWait, in.stderrNote())
+	}
+	status := "exit status 0"
+	if in.waitErr != nil {
+		status = in.waitErr.Error()
+	}
+	return "; " + status + in.stderrNote()
+}
+
+// endWait bounds how long a failed run waits for the instance's exit.
+const endWait = 5 * time.Second
 
 // drain discards the rest of the output until EOF.
 func (in *Instance) drain(ctx context.Context) error {
