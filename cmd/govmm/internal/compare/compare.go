@@ -383,7 +383,11 @@ func run(ctx context.Context, o *Options, stdout, stderr io.Writer) error {
 				continue
 			}
 			defer cleanup()
-			if p.bundles["disk"], err = b.Write(tmp, shownJobWork(diskJob), addScratch(dev)); err != nil {
+			major, minor, err := deviceNumbers(dev)
+			if err != nil {
+				return fmt.Errorf("scratch disk: %w", err)
+			}
+			if p.bundles["disk"], err = b.Write(tmp, shownJobWork(diskJob), addScratch(dev, major, minor)); err != nil {
 				return err
 			}
 			steps = append(steps, step{g, ms, p.diskTrial})

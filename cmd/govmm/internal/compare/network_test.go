@@ -72,13 +72,25 @@ func TestFioResults(t *testing.T) {
 	}
 }
 
-// The scratch mount names the device as runc mounts it, read-write.
+// The scratch mount names the device as runc mounts it, read-write, and
+// the device cgroup allows it, which crun needs to mount it.
 func TestAddScratch(t *testing.T) {
-	cfg := map[string]any{"mounts": []any{map[string]any{"destination": "/proc"}}}
-	addScratch("/dev/loop7")(cfg)
+	cfg := map[string]any{"mounts": []any{map[string]any{"destination": "/proc"}},
+		"linux": map[string]any{"resources": map[string]any{"devices": []any{map[string]any{"allow": false, "access": "rwm"}}}}}
+	addScratch("/dev/loop7", 7, 7)(cfg)
 	b, _ := json.Marshal(cfg["mounts"])
 	want := `[{"destination":"/proc"},{"destination":"/scratch","options":["rw","noatime"],"source":"/dev/loop7","type":"ext4"}]`
 	if string(b) != want {
 		t.Errorf("mounts %s\nwant   %s", b, want)
+	}
+	b, _ = json.Marshal(cfg["linux"])
+	want = `{"resources":{"devices":[{"access":"rwm","allow":false},{"access":"rwm","allow":true,"major":7,"minor":7,"type":"b"}]}}`
+	if string(b) != want {
+		t.Errorf("linux %s\nwant  %s", b, want)
+	}
+	bare := map[string]any{}
+	addScratch("/dev/loop0", 7, 0)(bare)
+	if b, _ := json.Marshal(bare["linux"]); !strings.Contains(string(b), `"minor":0`) {
+		t.Errorf("a config without linux.resources: %s", b)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // The disk measures run fio on a scratch file system that every runtime
@@ -44,15 +46,41 @@ func setUpScratch(dir string) (string, func(), error) {
 	return dev, func() { exec.Command("losetup", "-d", dev).Run() }, nil
 }
 
-// addScratch mounts dev at /scratch in the bundle's config.
-func addScratch(dev string) func(map[string]any) {
+// addScratch mounts dev at /scratch in the bundle's config, and lets the
+// container use it: crun applies the device cgroup before it mounts, so a
+// block device the rules do not allow cannot be mounted (EPERM), where
+// runc mounts first. A VM reports the rule as one it does not honour.
+func addScratch(dev string, major, minor uint32) func(map[string]any) {
 	return func(cfg map[string]any) {
 		ms, _ := cfg["mounts"].([]any)
 		cfg["mounts"] = append(ms, map[string]any{
 			"destination": scratchMount, "type": "ext4", "source": dev,
 			"options": []any{"rw", "noatime"},
 		})
+		linux, _ := cfg["linux"].(map[string]any)
+		if linux == nil {
+			linux = map[string]any{}
+			cfg["linux"] = linux
+		}
+		res, _ := linux["resources"].(map[string]any)
+		if res == nil {
+			res = map[string]any{}
+			linux["resources"] = res
+		}
+		devs, _ := res["devices"].([]any)
+		res["devices"] = append(devs, map[string]any{
+			"allow": true, "type": "b", "major": major, "minor": minor, "access": "rwm",
+		})
 	}
+}
+
+// deviceNumbers are a block device's major and minor numbers.
+func deviceNumbers(dev string) (uint32, uint32, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(dev, &st); err != nil {
+		return 0, 0, err
+	}
+	return unix.Major(st.Rdev), unix.Minor(st.Rdev), nil
 }
 
 // diskJob: sequential writes and reads of 1 MiB, then random 4 KiB reads
