@@ -68,19 +68,30 @@ func TestStopsAGuestFloodingAConsoleNobodyReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	size, err := unix.FcntlInt(r.Fd(), unix.F_GETPIPE_SZ, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
+	// Full: more than half the pipe's capacity waiting, and no more for a
+	// second. (Waiting for exactly its capacity would wait for ever: the
+	// pipe's pages need not be filled to the last byte.)
+	for last, still := -1, 0; ; {
 		n, err := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ) // FIONREAD: bytes waiting
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n >= size {
-			break
+		if n == last && n > size/2 {
+			if still++; still == 10 {
+				break
+			}
+		} else {
+			last, still = n, 0
 		}
 		select {
+		case err := <-exited:
+			t.Fatalf("govmm ended (%v) with %d of the pipe's %d bytes filled\nstderr:\n%s", err, n, size, stderr.String())
 		case <-ctx.Done():
 			t.Fatalf("the guest filled %d of the pipe's %d bytes before the timeout\nstderr:\n%s", n, size, stderr.String())
 		case <-time.After(100 * time.Millisecond):
@@ -95,7 +106,11 @@ func TestStopsAGuestFloodingAConsoleNobodyReads(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err = cmd.Wait()
+	select {
+	case err = <-exited:
+	case <-ctx.Done():
+		t.Fatalf("govmm still running %v after SIGTERM with its stdout full\nstderr:\n%s", bootTimeout, stderr.String())
+	}
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != statusStopped {
 		t.Fatalf("govmm after SIGTERM with its stdout full: %v, want exit status %d (stopped)\nstderr:\n%s", err, statusStopped, stderr.String())
