@@ -60,6 +60,11 @@ func TestStopsAGuestFloodingAConsoleNobodyReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	// The smallest pipe, one page: the guest's console, a few hundred
+	// bytes a second under the sandbox's emulation, fills it in seconds.
+	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.CommandContext(ctx, e.bin, "run", "--kernel", e.kernel, "--initrd", e.initrd,
 		"--memory", "256M", "--cmdline", cmdline("govmm.exit=flood"))
 	var stderr syncBuffer
