@@ -46,6 +46,16 @@ func supervise(ctx context.Context, cpus []stopper, events <-chan devices.Event,
 				stop(Crashed, r.Err.Error())
 			}
 			if r.Stop != nil {
+				// A request the guest made before this vCPU ended is
+				// the reason: Linux, when a reset through the i8042 does
+				// not take at once, falls back to a triple fault (ten
+				// pulses, then one), and that must not turn a reboot or a
+				// panic into a crash because select chose at random.
+				select {
+				case e := <-events:
+					stop(reason(e))
+				default:
+				}
 				why, _ := reason(r.Stop.Event)
 				stop(why, r.Stop.Detail)
 			}

@@ -178,6 +178,22 @@ func TestSuperviseFirstReasonWins(t *testing.T) {
 	}
 }
 
+// A guest that asked for a reset, and then triple-faulted before govmm
+// stopped it (Linux's fallback when the i8042 reset does not take at
+// once), rebooted: the request it made first is the reason, every time,
+// whichever of the two the supervisor happens to see first.
+func TestSuperviseRequestBeforeTripleFaultWins(t *testing.T) {
+	for range 64 {
+		r := newRun(1)
+		r.events <- devices.Reset
+		r.cpus[0].end(vcpu.Result{ID: 0, Stop: &vcpu.Stop{Event: devices.Crash, Detail: "triple fault (KVM_EXIT_SHUTDOWN)"}})
+		res, _ := r.supervise(t, context.Background())
+		if res.Reason != Rebooted {
+			t.Fatalf("reset requested, then a triple fault: %v %q, want Rebooted", res.Reason, res.Detail)
+		}
+	}
+}
+
 // A host kernel without KVM_GET_STATS_FD: the vCPUs say so, the guest
 // powers off, and the run is a clean poweroff that says why it has no
 // statistics.
