@@ -148,7 +148,8 @@ func flushedWritesSurviveSIGKILL(t *testing.T, e env, aio string) {
 	pattern.Fill(want, seed, 0)
 	for i := range want {
 		if got[i] != want[i] {
-			t.Fatalf("byte %d of the image is %#x after SIGKILL, the guest flushed %#x", i, got[i], want[i])
+			t.Fatalf("byte %d of the image is %#x after SIGKILL, the guest flushed %#x\nlast lines seen:\n%s\nstderr:\n%s",
+				i, got[i], want[i], strings.Join(seen[max(0, len(seen)-5):], "\n"), run.stderr.String())
 		}
 	}
 }
