@@ -79,23 +79,12 @@ func (o *Output) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// WriteByte queues one byte, without allocating: the serial port's path.
+// WriteByte queues one byte: the serial port's path. The byte's array
+// stays on the stack (Write only copies from it), so this allocates nothing.
 func (o *Output) WriteByte(b byte) error {
-	o.mu.Lock()
-	if o.closed || len(o.pending) >= maxPending {
-		o.dropped++
-		o.mu.Unlock()
-		return nil
-	}
-	first := len(o.pending) == 0
-	o.pending = append(o.pending, b)
-	nowUrgent := !o.urgent && (b == '\n' || len(o.pending) >= flushAt)
-	o.urgent = o.urgent || nowUrgent
-	o.mu.Unlock()
-	if first || nowUrgent {
-		o.wake()
-	}
-	return nil
+	one := [1]byte{b}
+	_, err := o.Write(one[:])
+	return err
 }
 
 func (o *Output) wake() {
