@@ -224,7 +224,14 @@ func setEntryState(e *Entry) {
 	e.CR3 = uint64(pml4Addr)
 	e.CR4 = cr4PAE
 	e.EFER = eferLME | eferLMA
-	e.CS = Segment{Limit: 0xffffffff, Selector: selCode, Type: 0xb, Present: 1, S: 1, L: 1, G: 1}
+	setFlatSegments(e, Segment{Limit: 0xffffffff, Selector: selCode, Type: 0xb, Present: 1, S: 1, L: 1, G: 1})
+}
+
+// setFlatSegments gives e the code segment cs (64- or 32-bit), flat 4 GiB
+// data segments, the busy TSS and the GDT and empty IDT writeGDT lays out:
+// all that the two entries share.
+func setFlatSegments(e *Entry, cs Segment) {
+	e.CS = cs
 	e.DS = Segment{Limit: 0xffffffff, Selector: selData, Type: 0x3, Present: 1, DB: 1, S: 1, G: 1}
 	e.TR = Segment{Limit: 0xffffffff, Selector: selTSS, Type: 0xb, Present: 1, G: 1}
 	e.GDTBase, e.GDTLimit = uint64(gdtAddr), gdtSize-1

@@ -36,6 +36,11 @@ func (k *Kernel) Compression() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return compression(p)
+}
+
+// compression names p's compression by its first bytes.
+func compression(p *io.SectionReader) (string, error) {
 	head := make([]byte, 8)
 	n, _ := p.ReadAt(head, 0)
 	for _, m := range payloadMagics {
@@ -67,11 +72,14 @@ const maxVmlinux = 512 << 20
 // and returns its size. Linux's build appends the uncompressed size to
 // the payload as a 32-bit little-endian word; the output must match it.
 func (k *Kernel) ExtractVmlinux(w io.Writer) (int64, error) {
-	kind, err := k.Compression()
+	p, err := k.payload()
 	if err != nil {
 		return 0, err
 	}
-	p, _ := k.payload()
+	kind, err := compression(p)
+	if err != nil {
+		return 0, err
+	}
 	if p.Size() < 4 {
 		return 0, fmt.Errorf("%w: a %d-byte payload", ErrPayload, p.Size())
 	}

@@ -37,10 +37,10 @@ const (
 	siMemmapEntries = 48
 )
 
-// The GDT for a 32-bit entry: flat code and data, and a busy 32-bit TSS.
-const (
-	gdtCode32 = 0x00cf9b000000ffff
-)
+// gdtCode32 is the 32-bit entry's code descriptor: flat 4 GiB,
+// execute/read, default operand size 32 bits; data and TSS are the
+// bzImage entry's.
+const gdtCode32 = 0x00cf9b000000ffff
 
 // PVHConfig is what LoadPVH puts in guest RAM.
 type PVHConfig struct {
@@ -162,9 +162,5 @@ func setPVHEntryState(e *Entry, entry uint32) {
 	e.RBX = uint64(startInfoAddr)
 	e.RFLAGS = 2
 	e.CR0 = cr0PE | cr0ET | cr0NE
-	e.CS = Segment{Limit: 0xffffffff, Selector: selCode, Type: 0xb, Present: 1, DB: 1, S: 1, G: 1}
-	e.DS = Segment{Limit: 0xffffffff, Selector: selData, Type: 0x3, Present: 1, DB: 1, S: 1, G: 1}
-	e.TR = Segment{Limit: 0xffffffff, Selector: selTSS, Type: 0xb, Present: 1, G: 1}
-	e.GDTBase, e.GDTLimit = uint64(gdtAddr), gdtSize-1
-	e.IDTBase, e.IDTLimit = uint64(idtAddr), 7
+	setFlatSegments(e, Segment{Limit: 0xffffffff, Selector: selCode, Type: 0xb, Present: 1, DB: 1, S: 1, G: 1})
 }

@@ -96,7 +96,7 @@ func randomMAC() net.HardwareAddr {
 	return m
 }
 
-// parseConsole reads --console serial|virtio.
+// parseBoot reads --boot auto|bzimage|pvh.
 func parseBoot(s string) (govmm.BootPath, error) {
 	switch s {
 	case "auto":
@@ -109,6 +109,7 @@ func parseBoot(s string) (govmm.BootPath, error) {
 	return 0, fmt.Errorf("--boot %q: use auto, bzimage or pvh", s)
 }
 
+// parseConsole reads --console serial|virtio.
 func parseConsole(s string) (govmm.ConsoleKind, error) {
 	switch s {
 	case "serial":
