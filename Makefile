@@ -95,7 +95,7 @@ BOOT_ENV := GOVMM_BIN=$(CURDIR)/bin/govmm GOVMM_KERNEL=$(KERNEL) GOVMM_INITRD=$(
 KVMPROBE ?= bin/kvmprobe
 ON_KVM = { [ "$$GOVMM_SANDBOX" != 1 ] && $(KVMPROBE); }
 
-.PHONY: all deps deps-go deps-unit deps-qemu deps-containers deps-bundle deps-compare go kernel sandbox-kernel sandbox-qemu sandbox-if-needed initramfs rootfs compare-bundle build unit fuzz-smoke boot-test test demo bench compare fuzz clean distclean
+.PHONY: kvm-group all deps deps-go deps-unit deps-qemu deps-containers deps-bundle deps-compare go kernel sandbox-kernel sandbox-qemu sandbox-if-needed initramfs rootfs compare-bundle build unit fuzz-smoke boot-test test demo bench compare fuzz clean distclean
 
 all: build
 
@@ -146,7 +146,13 @@ sandbox-qemu: $(SANDBOX_QEMU)/.packages
 # The sandbox's kernel and QEMU, where the boot tests, the demo or the
 # benchmark will run in it.
 sandbox-if-needed: build
-	@if ! $(ON_KVM) >/dev/null 2>&1; then $(MAKE) --no-print-directory sandbox-kernel sandbox-qemu; fi
+	@if ! $(ON_KVM) >/dev/null 2>&1; then $(MAKE) --no-print-directory sandbox-kernel sandbox-qemu kvm-group; fi
+
+# The sandbox gives its /dev/kvm to the host's kvm group, as Debian's udev
+# does (the boot tests run govmm as a user in it): make the group if the
+# host has none.
+kvm-group:
+	@getent group kvm >/dev/null || groupadd --system kvm
 
 $(GUEST_INIT): $(GUEST_SOURCES) | go
 	@mkdir -p $(dir $@)

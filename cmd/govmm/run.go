@@ -69,7 +69,11 @@ once, exit status 1 (125 with --bundle), with a line naming the call: a
 bug in govmm or a guest exploiting one, please report it. --seccomp=off
 leaves the filter out, for debugging only. Without root: be in the group
 that owns /dev/kvm and have root make your taps (ip tuntap add NAME mode tap
-user $USER).
+user $USER). --jail DIR --uid N --gid N, as root, runs the VM's govmm
+chrooted into DIR, in new mount, PID and IPC namespaces, as N:N with no
+other group: DIR holds what the VM uses (every path given is inside it),
+and govmm makes DIR/dev/kvm and DIR/dev/net/tun for that user and copies
+itself to DIR/govmm; the tap must exist, made for user N.
 
 Devices: every guest gets a virtio-rng. --disk and --net add virtio-blk and
 virtio-net devices on PCI; the guest kernel needs the virtio_pci, virtio_blk
@@ -137,6 +141,10 @@ type runFlags struct {
 	bundle     string
 	rootImage  string
 	seccomp    string
+	// jail, uid and gid: --jail runs govmm again inside the jail.
+	jail           string
+	uid, gid       uint32
+	uidSet, gidSet bool
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
@@ -157,12 +165,19 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.BoolVar(&f.debug, "debug", false, "report guest accesses to ports and addresses that have no device")
 	fs.StringVar(&f.rootImage, "root-image", "", "with --bundle: boot the process's root from `FILE`, an ext4 image of the bundle's root file system made beforehand (e.g. by mke2fs -d), instead of the cached image govmm builds and re-checks against the tree at each start; govmm does not compare FILE with the tree")
 	fs.StringVar(&f.seccomp, "seccomp", "on", "on: once the VM is built, govmm allows itself only the system calls a running VM makes, and stops at once, naming the call, if it makes another (see Security below); off: no filter, for debugging only: unsafe, a guest that exploits a bug in govmm then reaches every system call of this process")
+	fs.StringVar(&f.jail, "jail", "", "run the VM's govmm chrooted into `DIR`, in new mount, PID and IPC namespaces, as --uid and --gid, with every path (--kernel, --initrd, --disk, --stats) inside DIR; needs root; see Security below")
+	fs.Uint32Var(&f.uid, "uid", 0, "with --jail: the user `ID` govmm runs as in the jail")
+	fs.Uint32Var(&f.gid, "gid", 0, "with --jail: the group `ID` govmm runs as in the jail")
 	fs.StringVar(&f.bundle, "bundle", "", "run the process of the OCI runtime bundle `DIR` (config.json and its root file system, as runc run takes it) in the microVM; see Containers below")
 	fs.Usage = func() { fmt.Fprintf(stderr, runHelp, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	f.cmdlineSet = fs.Changed("cmdline")
+	f.uidSet, f.gidSet = fs.Changed("uid"), fs.Changed("gid")
+	if (f.uidSet || f.gidSet) && f.jail == "" {
+		return nil, errors.New("--uid and --gid are the jail's user: give --jail too (without it, run govmm as that user)")
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q: run takes only flags (quote a --cmdline with spaces)", fs.Arg(0))
 	}
@@ -184,7 +199,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--memory: %w", err)
 	}
-	if f.statsPath != "" {
+	if f.statsPath != "" && f.jail == "" { // a jail's is checked inside it
 		if err := checkStatsPath(f.statsPath); err != nil {
 			return nil, err
 		}
@@ -280,6 +295,9 @@ func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	} else if err != nil {
 		fmt.Fprintf(stderr, "govmm: %v\n", err)
 		return exitError
+	}
+	if f.jail != "" {
+		return runJailed(f, args, stdin, stdout, stderr)
 	}
 	if f.bundle != "" {
 		return runBundle(f, stdin, stdout, stderr)

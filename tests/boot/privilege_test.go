@@ -125,19 +125,14 @@ func confinedRun(t *testing.T, cmd *exec.Cmd, lastCheck string, watch func(pid i
 // end: nothing govmm does once the guest runs is forbidden.
 func TestConfinedVMDoesDiskNetworkAndConsole(t *testing.T) {
 	e := testEnv(t)
-	hostTap(t, "gvtap4", "10.77.4.1/24")
-	send := serveReceive(t, "10.77.4.1", 5041, 1)
-	img := patternImage(t, "a.img", 4, 2<<20)
+	w := newIOWork(t, patternImage(t, "a.img", 4, 2<<20), 4, false)
 	stats := filepath.Join(t.TempDir(), "stats.json")
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
-	checks := "govmm.check=disk=/dev/vda,net=eth0:10.77.4.2/24,tcpsend=10.77.4.1:5041:1"
 	cmd := exec.CommandContext(ctx, e.bin, "run", "--kernel", e.kernel, "--initrd", e.initrd, "--memory", "256M",
-		"--disk", "path="+img+",aio=io_uring", "--net", "tap=gvtap4", "--stats", stats,
-		"--cmdline", cmdline(checks, "govmm.hold=3000"))
+		"--disk", "path="+w.img+",aio=io_uring", "--net", "tap="+w.tap, "--stats", stats, "--cmdline", w.cmdline())
 	o := confinedRun(t, cmd, "tcpsend=", func(pid int) { checkConfined(t, pid, true) })
-	wantField(t, passed(t, o, "disk=/dev/vda"), "sha256", fileSHA256(t, img))
-	wantField(t, passed(t, o, "tcpsend=10.77.4.1:5041:1"), "sha256", send.sum())
+	w.check(t, o)
 	if s := readStats(t, stats); len(s.Queues) == 0 {
 		t.Errorf("--stats %s has no virtqueues", stats)
 	}
@@ -170,44 +165,23 @@ func TestUnprivilegedUserBootsWithDiskAndNetwork(t *testing.T) {
 	if kvm.Mode().Perm()&0o060 != 0o060 {
 		t.Fatalf("/dev/kvm is %v: its group cannot open it, so no unprivileged user can", kvm.Mode())
 	}
-	// Everything the user reads, where it can reach it: root's own
-	// directories (the cache, the test's temporary ones) are closed, so a
-	// tmpfs of its own under /var/tmp, which everyone may cross.
-	dir, err := os.MkdirTemp("/var/tmp", "govmm-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Remove(dir) })
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "mode=0755,size=256m"); err != nil {
-		t.Fatalf("mount a tmpfs on %s: %v", dir, err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	dir := userDir(t)
 	bin, kernel, initrd := filepath.Join(dir, "govmm"), filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd")
 	for from, to := range map[string]string{e.bin: bin, e.kernel: kernel, e.initrd: initrd} {
 		must(t, "cp", from, to)
 	}
 	img := filepath.Join(dir, "disk.img")
 	must(t, "cp", patternImage(t, "disk.img", 5, 2<<20), img)
-	for _, p := range []string{dir, bin, kernel, initrd, img} {
+	for _, p := range []string{bin, kernel, initrd, img} {
 		if err := os.Chown(p, nobody, nobody); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	exec.Command("ip", "link", "del", "gvtap5").Run() // left over from a killed run
-	must(t, "ip", "tuntap", "add", "dev", "gvtap5", "mode", "tap", "user", fmt.Sprint(nobody))
-	t.Cleanup(func() { exec.Command("ip", "link", "del", "gvtap5").Run() })
-	must(t, "ip", "addr", "add", "10.77.5.1/24", "dev", "gvtap5")
-	must(t, "ip", "link", "set", "gvtap5", "up")
-	send := serveReceive(t, "10.77.5.1", 5051, 1)
-
+	w := newIOWork(t, img, 5, true)
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
-	checks := "govmm.check=disk=/dev/vda,net=eth0:10.77.5.2/24,tcpsend=10.77.5.1:5051:1"
 	cmd := exec.CommandContext(ctx, bin, "run", "--kernel", kernel, "--initrd", initrd, "--memory", "256M",
-		"--disk", "path="+img, "--net", "tap=gvtap5", "--cmdline", cmdline(checks, "govmm.hold=3000"))
+		"--disk", "path="+img, "--net", "tap="+w.tap, "--cmdline", w.cmdline())
 	cmd.Dir = dir
 	cmd.Env = []string{"HOME=" + dir, "PATH=/usr/bin:/bin"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
@@ -221,6 +195,146 @@ func TestUnprivilegedUserBootsWithDiskAndNetwork(t *testing.T) {
 		}
 		checkConfined(t, pid, true)
 	})
-	wantField(t, passed(t, o, "disk=/dev/vda"), "sha256", fileSHA256(t, img))
-	wantField(t, passed(t, o, "tcpsend=10.77.5.1:5051:1"), "sha256", send.sum())
+	w.check(t, o)
+}
+
+// userDir is a directory that the user nobody can reach: root's own
+// (the cache, the test's temporary ones) are closed to it, so a tmpfs of
+// its own under /var/tmp, which everyone may cross.
+func userDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/var/tmp", "govmm-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(dir) })
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "mode=0755,size=256m"); err != nil {
+		t.Fatalf("mount a tmpfs on %s: %v", dir, err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
+}
+
+// userTap makes a tap that nobody may attach to, with addr (CIDR) on the
+// host's side, as root would for an unprivileged user.
+func userTap(t *testing.T, name, addr string) {
+	t.Helper()
+	exec.Command("ip", "link", "del", name).Run() // left over from a killed run
+	must(t, "ip", "tuntap", "add", "dev", name, "mode", "tap", "user", fmt.Sprint(nobody))
+	t.Cleanup(func() { exec.Command("ip", "link", "del", name).Run() })
+	must(t, "ip", "addr", "add", addr, "dev", name)
+	must(t, "ip", "link", "set", name, "up")
+}
+
+// --jail: the VM's govmm runs chrooted into the jail, in new mount, PID
+// and IPC namespaces, as the jail's user, confined like any other, and the
+// guest does its disk and network I/O from there.
+func TestJailRunsTheVMChrootedAsItsUser(t *testing.T) {
+	e := testEnv(t)
+	jail := userDir(t)
+	must(t, "cp", e.kernel, filepath.Join(jail, "vmlinuz"))
+	must(t, "cp", e.initrd, filepath.Join(jail, "initrd"))
+	img := filepath.Join(jail, "disk.img")
+	must(t, "cp", patternImage(t, "disk.img", 6, 2<<20), img)
+	if err := os.Chown(img, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	w := newIOWork(t, img, 6, true)
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.bin, "run", "--jail", jail, "--uid", fmt.Sprint(nobody), "--gid", fmt.Sprint(nobody),
+		"--kernel", "/vmlinuz", "--initrd", "/initrd", "--memory", "256M",
+		"--disk", "path=/disk.img", "--net", "tap="+w.tap, "--cmdline", w.cmdline())
+	o := confinedRun(t, cmd, "tcpsend=", func(parent int) {
+		pid := childOf(t, parent)
+		// The same directory, however this process's own root (a chroot
+		// in the sandbox) makes /proc name it.
+		root, err := os.Stat(fmt.Sprintf("/proc/%d/root", pid))
+		want, _ := os.Stat(jail)
+		if err != nil || !os.SameFile(root, want) {
+			name, _ := os.Readlink(fmt.Sprintf("/proc/%d/root", pid))
+			t.Errorf("the jailed govmm's root is %q (%v), want %s", name, err, jail)
+		}
+		for _, ns := range []string{"mnt", "pid", "ipc"} {
+			theirs, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+			ours, _ := os.Readlink("/proc/self/ns/" + ns)
+			if theirs == "" || theirs == ours {
+				t.Errorf("the jailed govmm's %s namespace is %q, ours %q: want a new one", ns, theirs, ours)
+			}
+		}
+		for tid, uid := range threadStatus(t, pid, "Uid") {
+			if f := strings.Fields(uid); len(f) != 4 || f[0] != fmt.Sprint(nobody) {
+				t.Errorf("jailed govmm thread %s runs as Uid %s, want %d", tid, uid, nobody)
+			}
+		}
+		checkConfined(t, pid, true)
+	})
+	w.check(t, o)
+}
+
+// childOf is the one child process of pid.
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var kids []int
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, not ")".
+		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+		var state string
+		var child, ppid int
+		fmt.Sscan(string(b), &child)
+		if _, err := fmt.Sscan(rest, &state, &ppid); err == nil && ppid == pid {
+			kids = append(kids, child)
+		}
+	}
+	if len(kids) != 1 {
+		t.Fatalf("govmm %d has children %v, want one: the jailed govmm", pid, kids)
+	}
+	return kids[0]
+}
+
+// ioWork is what every confinement test's guest does: read its disk whole
+// and send 1 MiB to the host over its tap, on subnet 10.77.N.0/24.
+type ioWork struct {
+	img, tap string
+	n        int
+	send     *transfer
+}
+
+// newIOWork sets up the host's side: the tap (made for nobody when
+// forNobody) and the listener for the guest's stream.
+func newIOWork(t *testing.T, img string, n int, forNobody bool) ioWork {
+	t.Helper()
+	w := ioWork{img: img, tap: fmt.Sprintf("gvtap%d", n), n: n}
+	if forNobody {
+		userTap(t, w.tap, w.host()+"/24")
+	} else {
+		hostTap(t, w.tap, w.host()+"/24")
+	}
+	w.send = serveReceive(t, w.host(), w.port(), 1)
+	return w
+}
+
+func (w ioWork) host() string { return fmt.Sprintf("10.77.%d.1", w.n) }
+func (w ioWork) port() int    { return 5001 + 10*w.n }
+func (w ioWork) tcpsend() string {
+	return fmt.Sprintf("tcpsend=%s:%d:1", w.host(), w.port())
+}
+
+// cmdline has the guest do the work, then hold for a few seconds so that
+// the test sees govmm while the guest still runs.
+func (w ioWork) cmdline() string {
+	return cmdline(fmt.Sprintf("govmm.check=disk=/dev/vda,net=eth0:10.77.%d.2/24,%s", w.n, w.tcpsend()), "govmm.hold=3000")
+}
+
+// check says whether the guest read the disk the host wrote and the host
+// received what the guest sent.
+func (w ioWork) check(t *testing.T, o outcome) {
+	t.Helper()
+	wantField(t, passed(t, o, "disk=/dev/vda"), "sha256", fileSHA256(t, w.img))
+	wantField(t, passed(t, o, w.tcpsend()), "sha256", w.send.sum())
 }
