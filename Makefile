@@ -73,7 +73,8 @@ GOVMM_LDFLAGS := -X runtime.godebugDefault=disablethp=1
 # can fail with a bare "context deadline exceeded" on a loaded machine, a
 # race in Go's fuzz coordinator (golang/go#75804, fixed in Go 1.27).
 FUZZTIME_TEST ?= 100000x
-FUZZTIME ?= 2m
+# make fuzz runs every target for ten million executions.
+FUZZTIME ?= 10000000x
 BENCH_RUNS ?= 5
 # I/O rounds: each boots every system once and pairs their phases. Single
 # runs in the sandbox vary by ±30 %; an even count has each system go first
