@@ -201,7 +201,7 @@ unit: deps deps-unit | go
 	$(GO) vet ./...
 	@unformatted=$$($$($(GO) env GOROOT)/bin/gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	GOVMM_REQUIRE_IASL=1 $(GO) test -race $$($(GO) list ./... | grep -v -e /tests/boot$$ -e /tests/powercut$$)
-	# without -race: its runtime makes calls a seccomp filter forbids, and cgo keeps capabilities per thread
+	@# without -race: its runtime makes calls a seccomp filter forbids, and cgo keeps capabilities per thread
 	GOVMM_REQUIRE_SECCOMP=1 $(GO) test -count=1 ./internal/seccomp ./internal/caps
 
 fuzz-smoke: | go
