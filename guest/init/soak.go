@@ -79,6 +79,10 @@ func (c soakCheck) run() result {
 		if _, err := in.ReadAt(back, 0); err != nil || !bytes.Equal(back, buf) {
 			return failed(fmt.Errorf("round %d: read back what was written: %v", rounds, err), kv("rounds", rounds))
 		}
+		// dial's deadline bounds one transfer; a soak is many.
+		if err := conn.SetDeadline(time.Now().Add(tcpTimeout)); err != nil {
+			return failed(fmt.Errorf("round %d: %w", rounds, err), kv("rounds", rounds))
+		}
 		if _, err := conn.Write(buf); err != nil {
 			return failed(fmt.Errorf("round %d: send to %v: %w", rounds, c.host, err), kv("rounds", rounds))
 		}
