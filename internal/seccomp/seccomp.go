@@ -61,17 +61,7 @@ func Install(r Rules) error {
 	if err := armReporter(r.Status); err != nil {
 		return err
 	}
-	err = bpf.LoadFilter(bpf.Filter{Flag: bpf.FilterFlagTSync, Policy: policy})
-	var tid unix.Errno
-	if errors.As(err, &tid) && tid > 0 {
-		// With TSYNC the kernel returns the id of a thread it could not
-		// synchronise (one without no_new_privs) instead of an errno.
-		return fmt.Errorf("seccomp: thread %d could not take the filter (it lacks no_new_privs): %w", int(tid), err)
-	}
-	if err != nil {
-		return fmt.Errorf("seccomp: %w", err)
-	}
-	return nil
+	return load(policy)
 }
 
 // Name is the x86-64 name of system call nr, or "unknown".

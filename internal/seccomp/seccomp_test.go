@@ -97,6 +97,9 @@ var helpers = map[string]func() error{
 
 func runHelper(name string) int {
 	fn, ok := helpers[name]
+	if name == "other-filter" {
+		fn, ok = func() error { return nil }, true
+	}
 	if !ok {
 		fmt.Fprintf(os.Stderr, "no helper %q\n", name)
 		return 1
@@ -106,6 +109,20 @@ func runHelper(name string) int {
 		// A cgo build (-race): one thread only; root's CAP_SYS_ADMIN
 		// lets the filter synchronise anyway.
 		unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) //nolint:errcheck // Install says
+	}
+	if name == "other-filter" {
+		// A thread with a filter of its own is outside the process's
+		// filter tree: TSYNC cannot reach it.
+		ready := make(chan error)
+		go func() {
+			runtime.LockOSThread()
+			ready <- allowAllOnThisThread()
+			select {}
+		}()
+		if err := <-ready; err != nil {
+			fmt.Fprintf(os.Stderr, "other filter: %v\n", err)
+			return 1
+		}
 	}
 	if err := Install(Rules{Ioctls: []uint64{allowedIoctl}, Status: helperStatus}); err != nil {
 		fmt.Fprintf(os.Stderr, "install: %v\n", err)
@@ -174,6 +191,16 @@ func TestForbiddenCallStopsTheProcessAndNamesIt(t *testing.T) {
 				t.Fatalf("status %d (want %d), stderr (want %q, and no line from the helper after the call):\n%s", code, helperStatus, want, out)
 			}
 		})
+	}
+}
+
+// A thread TSYNC cannot reach fails the install, and no thread is left
+// half filtered without saying so.
+func TestInstallFailsWhereAThreadHasAnotherFilter(t *testing.T) {
+	skipWithoutSeccomp(t)
+	code, out := runChild(t, "other-filter")
+	if code != 1 || !strings.Contains(out, "could not take the filter") {
+		t.Fatalf("status %d, stderr:\n%s", code, out)
 	}
 }
 
