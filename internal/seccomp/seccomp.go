@@ -15,6 +15,7 @@ import (
 
 	bpf "github.com/elastic/go-seccomp-bpf"
 	"github.com/elastic/go-seccomp-bpf/arch"
+	netbpf "golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,8 +35,8 @@ type Rules struct {
 // ErrUnsupported is returned where the kernel has no seccomp filters.
 var ErrUnsupported = errors.New("this kernel has no seccomp filters (CONFIG_SECCOMP_FILTER)")
 
-// Install confines every thread of the process to r and to the calls of
-// Allowed, for good: a thread that makes any other call stops the whole
+// Install confines every thread of the process to r and to the calls
+// allowed.go lists, for good: a thread that makes any other call stops the whole
 // process with a message on standard error that names the call, and exit
 // status r.Status. Threads started later inherit the filter. It sets
 // no_new_privs on every thread first, as the kernel requires of a filter it
@@ -54,14 +55,14 @@ func Install(r Rules) error {
 	}
 	// The local time zone is read from a file on first use: read it now.
 	time.Now().Zone()
-	policy, err := policy(r)
+	prog, err := program(r)
 	if err != nil {
 		return err
 	}
 	if err := armReporter(r.Status); err != nil {
 		return err
 	}
-	return load(policy)
+	return load(prog)
 }
 
 // Name is the x86-64 name of system call nr, or "unknown".
@@ -72,9 +73,9 @@ func Name(nr int) string {
 	return "unknown"
 }
 
-// policy assembles the filter: forbidden calls trap, the rest is allowed as
+// program assembles the filter: forbidden calls trap, the rest is allowed as
 // listed, some only with the arguments given.
-func policy(r Rules) (bpf.Policy, error) {
+func program(r Rules) ([]unix.SockFilter, error) {
 	names := append([]string(nil), always...)
 	if r.Files {
 		names = append(names, files...)
@@ -100,10 +101,19 @@ func policy(r Rules) (bpf.Policy, error) {
 			Action: bpf.ActionErrno | bpf.Action(unix.ENOSYS), Names: []string{"clone3"},
 		}},
 	}
-	if _, err := p.Assemble(); err != nil {
-		return p, fmt.Errorf("seccomp: assemble the filter: %w", err)
+	insts, err := p.Assemble()
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: assemble the filter: %w", err)
 	}
-	return p, nil
+	raw, err := netbpf.Assemble(insts)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: assemble the filter: %w", err)
+	}
+	prog := make([]unix.SockFilter, len(raw))
+	for i, in := range raw {
+		prog[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
+	}
+	return prog, nil
 }
 
 func dedup(v []uint64) []uint64 {
