@@ -157,15 +157,17 @@ func measure(t *testing.T) usage {
 	return u
 }
 
-// soakCycles is how many VMs TestBootCyclesLeakNothing builds: 50 in
-// make test, 1000 in make soak (GOVMM_SOAK_CYCLES).
-func soakCycles(t *testing.T) int {
-	n := 50
-	if s := os.Getenv("GOVMM_SOAK_CYCLES"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil || n < 10 {
-			t.Fatalf("GOVMM_SOAK_CYCLES=%q: give a number of cycles, at least 10", s)
-		}
+// soakSetting is the number in environment variable name (which must be at
+// least least), or def where it is unset: make soak sets them to run long.
+func soakSetting(t *testing.T, name string, def, least int) int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < least {
+		t.Fatalf("%s=%q: give a number, at least %d", name, s, least)
 	}
 	return n
 }
@@ -178,7 +180,8 @@ func TestBootCyclesLeakNothing(t *testing.T) {
 	testEnv(t)
 	kernel := tinyGuestELF(t)
 	disk := patternImage(t, "soak.img", 9, 1<<20)
-	cycles := soakCycles(t)
+	// 50 in make test, 1000 in make soak.
+	cycles := soakSetting(t, "GOVMM_SOAK_CYCLES", 50, 10)
 	cycle := func(i int) {
 		var console syncBuffer
 		vm, err := govmm.New(govmm.Config{
@@ -231,33 +234,14 @@ func TestBootCyclesLeakNothing(t *testing.T) {
 		before.anonKiB, after.anonKiB, before.fileKiB, after.fileKiB, before.heapKiB, after.heapKiB, before.stackKiB, after.stackKiB, before.runtimeKiB, after.runtimeKiB)
 }
 
-// soakVMs is how many VMs TestVMsAtOnceKeepTheirData runs and for how
-// long: 4 for a minute in make test, 16 for ten in make soak
-// (GOVMM_SOAK_VMS, GOVMM_SOAK_SECONDS).
-func soakVMs(t *testing.T) (vms, secs int) {
-	vms, secs = 4, 60
-	for _, v := range []struct {
-		name string
-		n    *int
-	}{{"GOVMM_SOAK_VMS", &vms}, {"GOVMM_SOAK_SECONDS", &secs}} {
-		if s := os.Getenv(v.name); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 1 {
-				t.Fatalf("%s=%q: give a positive number", v.name, s)
-			}
-			*v.n = n
-		}
-	}
-	return vms, secs
-}
-
 // Several VMs at once, each writing, flushing and reading back its disk
 // and sending over its tap, round after round: every VM ends with its
 // image holding its last round's data and the host having received every
 // byte it sent.
 func TestVMsAtOnceKeepTheirData(t *testing.T) {
 	e := testEnv(t)
-	vms, secs := soakVMs(t)
+	// 4 for a minute in make test, 16 for ten in make soak.
+	vms, secs := soakSetting(t, "GOVMM_SOAK_VMS", 4, 1), soakSetting(t, "GOVMM_SOAK_SECONDS", 60, 1)
 	type vm struct {
 		img, check string
 		seed       uint64
