@@ -85,10 +85,7 @@ func configWriteCase(t target) func(e *env) ([]report.Field, error) {
 				}
 			}
 		}
-		if err := d.cfgWrite(regBAR0, 4, uint32(d.barAddr)); err != nil {
-			return nil, err
-		}
-		if err := d.cfgWrite(regCommand, 2, cmdMemory|cmdBusMaster|cmdINTxDisable); err != nil {
+		if err := d.restoreConfig(); err != nil {
 			return nil, err
 		}
 		return e.onQueue(t, func(e *env, v *vq) error {
@@ -135,7 +132,7 @@ func configReadCase(e *env) ([]report.Field, error) {
 // with widths that do not fit, and functions and buses that do not exist.
 func configBadWriteCase(e *env) ([]report.Field, error) {
 	f := e.blk.fn
-	return nil, withPorts(func() error {
+	err := withPorts(func() error {
 		for reg := 0; reg < 256; reg += 4 {
 			for _, a := range []struct{ off, n int }{{1, 2}, {3, 2}, {1, 4}, {2, 4}, {3, 4}} {
 				outl(0xcf8, f.cfgAddr(reg))
@@ -149,6 +146,19 @@ func configBadWriteCase(e *env) ([]report.Field, error) {
 		outl(0xcf8, 0)
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return nil, e.blk.restoreConfig()
+}
+
+// restoreConfig puts back what a sweep may have changed in the header:
+// BAR 0 where the kernel put it, and the command register as open set it.
+func (d *dev) restoreConfig() error {
+	if err := d.cfgWrite(regBAR0, 4, uint32(d.barAddr)); err != nil {
+		return err
+	}
+	return d.cfgWrite(regCommand, 2, cmdMemory|cmdBusMaster|cmdINTxDisable)
 }
 
 // pciCfgWindowCase uses the VIRTIO_PCI_CAP_PCI_CFG window (virtio 1.2
