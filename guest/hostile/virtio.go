@@ -53,6 +53,7 @@ type dev struct {
 	fn
 	bar                             []byte
 	barAddr                         uint64 // guest-physical, from BAR 0
+	bar64                           bool   // BAR 0 is 64-bit: BAR 1 holds its upper half
 	common, notify, isr, devcfg     int    // offsets in BAR 0
 	notifyMul                       int
 	pciCfgCap, msixCap              int // offsets in config space; 0 if absent
@@ -94,7 +95,7 @@ func (d *dev) enable() error {
 		return err
 	}
 	hi := uint32(0)
-	if lo&6 == 4 {
+	if d.bar64 = lo&6 == 4; d.bar64 {
 		if hi, err = d.cfgRead(regBAR0+4, 4); err != nil {
 			return err
 		}
