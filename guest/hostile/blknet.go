@@ -1,6 +1,8 @@
 package hostile
 
 import (
+	"fmt"
+
 	"github.com/govmm/govmm/guest/report"
 )
 
@@ -10,6 +12,9 @@ const (
 	blkOut   = 1
 	blkFlush = 4
 	blkGetID = 8
+
+	blkIOErr  = 1 // VIRTIO_BLK_S_IOERR
+	blkUnsupp = 2 // VIRTIO_BLK_S_UNSUPP
 
 	blkHeaderLen = 16
 	netHeaderLen = 12 // struct virtio_net_hdr with VERSION_1 (virtio 1.2 §5.1.6)
@@ -82,8 +87,9 @@ func (e *env) blkChain(v *vq, base int, s blkShape) error {
 }
 
 // blkCase offers the spare disk one request of shape s and reports the
-// status byte the device wrote (0xee: none).
-func blkCase(s blkShape, dataLen int) func(e *env) ([]report.Field, error) {
+// status byte the device wrote (0xee: none), which must be want unless
+// want is -1.
+func blkCase(s blkShape, dataLen, want int) func(e *env) ([]report.Field, error) {
 	return func(e *env) ([]report.Field, error) {
 		var statusByte []byte
 		fields, err := e.onQueue(targets[1], func(e *env, v *vq) error {
@@ -106,6 +112,9 @@ func blkCase(s blkShape, dataLen int) func(e *env) ([]report.Field, error) {
 		})
 		if statusByte != nil {
 			fields = append(fields, kv("blk_status", statusByte[0]))
+			if want >= 0 && err == nil && int(statusByte[0]) != want {
+				err = fmt.Errorf("status byte %d, want %d", statusByte[0], want)
+			}
 		}
 		return fields, err
 	}
@@ -142,31 +151,31 @@ func blkNetCases() []kase {
 	ok := blkShape{typ: blkIn, hdrLen: blkHeaderLen, dataFlags: fWrite, statusFlags: fWrite}
 	with := func(f func(s *blkShape)) blkShape { s := ok; f(&s); return s }
 	return []kase{
-		{"blk-sector-overflow", blkCase(with(func(s *blkShape) { s.sector = 1<<64 - 4 }), 4096)},
-		{"blk-sector-bytes-overflow", blkCase(with(func(s *blkShape) { s.sector = 1 << 55 }), 4096)},
-		{"blk-sector-past-end", blkCase(with(func(s *blkShape) { s.sector = sectorPastEnd }), 4096)},
-		{"blk-status-readonly", blkCase(with(func(s *blkShape) { s.statusFlags = 0 }), 512)},
-		{"blk-short-header", blkCase(with(func(s *blkShape) { s.hdrLen = 8 }), 512)},
-		{"blk-no-status", blkCase(with(func(s *blkShape) { s.noStatus = true }), 512)},
-		{"blk-bad-type", blkCase(with(func(s *blkShape) { s.typ = 0x7fffffff }), 512)},
-		{"blk-getid-short", blkCase(with(func(s *blkShape) { s.typ = blkGetID }), 3)},
-		{"blk-out-into-writable", blkCase(with(func(s *blkShape) { s.typ, s.dataFlags = blkOut, fWrite }), 512)},
-		{"blk-in-from-readonly", blkCase(with(func(s *blkShape) { s.dataFlags = 0 }), 512)},
-		{"blk-odd-length", blkCase(ok, 511)},
-		{"blk-flush-with-data", blkCase(with(func(s *blkShape) { s.typ, s.sector = blkFlush, 1<<63 }), 4096)},
+		{"blk-sector-overflow", blkCase(with(func(s *blkShape) { s.sector = 1<<64 - 4 }), 4096, blkIOErr)},
+		{"blk-sector-bytes-overflow", blkCase(with(func(s *blkShape) { s.sector = 1 << 55 }), 4096, blkIOErr)},
+		{"blk-sector-past-end", blkCase(with(func(s *blkShape) { s.sector = sectorPastEnd }), 4096, blkIOErr)},
+		{"blk-status-readonly", refused(blkCase(with(func(s *blkShape) { s.statusFlags = 0 }), 512, -1))},
+		{"blk-short-header", refused(blkCase(with(func(s *blkShape) { s.hdrLen = 8 }), 512, -1))},
+		{"blk-no-status", blkCase(with(func(s *blkShape) { s.noStatus = true }), 512, -1)},
+		{"blk-bad-type", blkCase(with(func(s *blkShape) { s.typ = 0x7fffffff }), 512, blkUnsupp)},
+		{"blk-getid-short", blkCase(with(func(s *blkShape) { s.typ = blkGetID }), 3, -1)},
+		{"blk-out-into-writable", blkCase(with(func(s *blkShape) { s.typ, s.dataFlags = blkOut, fWrite }), 512, -1)},
+		{"blk-in-from-readonly", blkCase(with(func(s *blkShape) { s.dataFlags = 0 }), 512, -1)},
+		{"blk-odd-length", blkCase(ok, 511, -1)},
+		{"blk-flush-with-data", blkCase(with(func(s *blkShape) { s.typ, s.sector = blkFlush, 1<<63 }), 4096, -1)},
 		{"net-oversized", netCase(func(v *vq, p page) {
 			v.setDesc(0, p.phys, netHeaderLen, fNext, 1)
 			v.setDesc(1, p.phys, 128<<10, fNext, 2) // the RAM after the page
 			v.setDesc(2, p.phys, 64<<10, 0, 0)
 			v.push(0)
 		})},
-		{"net-zero-bytes", netCase(func(v *vq, p page) {
+		{"net-zero-bytes", refused(netCase(func(v *vq, p page) {
 			v.setDesc(0, p.phys, 0, 0, 0)
 			v.push(0)
 			v.setDesc(1, p.phys, netHeaderLen, fNext, 2) // a header and an empty frame
 			v.setDesc(2, p.phys, 0, 0, 0)
 			v.push(1)
-		})},
+		}))},
 		{"net-bad-offload", netCase(func(v *vq, p page) {
 			// NEEDS_CSUM at a start past the frame, TCPv4 GSO of 1-byte
 			// segments: offloads the driver never negotiated.

@@ -7,7 +7,7 @@ import (
 // indirectCase offers the spare disk one chain whose head is an indirect
 // table that fill writes (virtio 1.2 §2.7.5.3).
 func indirectCase(fill func(tbl page) (addr uint64, n uint32)) func(e *env) ([]report.Field, error) {
-	return func(e *env) ([]report.Field, error) {
+	return refused(func(e *env) ([]report.Field, error) {
 		return e.onQueue(targets[1], func(e *env, v *vq) error {
 			tbl, err := e.m.page()
 			if err != nil {
@@ -18,7 +18,7 @@ func indirectCase(fill func(tbl page) (addr uint64, n uint32)) func(e *env) ([]r
 			v.push(0)
 			return nil
 		})
-	}
+	})
 }
 
 func indirectCases() []kase {
@@ -50,13 +50,13 @@ func cases() []kase {
 	out := chainCases()
 	out = append(out, indirectCases()...)
 	out = append(out, []kase{
-		{"next-out-of-range", queueCase(func(e *env, v *vq) error {
+		{"next-out-of-range", refusedOnRNG(func(e *env, v *vq) error {
 			buf, err := buffer(e.m)
 			v.setDesc(0, buf, 16, fWrite|fNext, 0xffff)
 			v.push(0)
 			return err
 		})},
-		{"head-out-of-range", queueCase(func(e *env, v *vq) error {
+		{"head-out-of-range", refusedOnRNG(func(e *env, v *vq) error {
 			for i := 0; i < 4; i++ {
 				v.push(0xffff - uint16(i))
 			}
@@ -104,7 +104,7 @@ func cases() []kase {
 	return append(out, blkNetCases()...)
 }
 
-// queueCase runs build on the rng's queue.
-func queueCase(build func(e *env, v *vq) error) func(e *env) ([]report.Field, error) {
-	return func(e *env) ([]report.Field, error) { return e.onQueue(targets[0], build) }
+// refusedOnRNG runs build on the rng's queue; the rng must refuse it.
+func refusedOnRNG(build func(e *env, v *vq) error) func(e *env) ([]report.Field, error) {
+	return refused(func(e *env) ([]report.Field, error) { return e.onQueue(targets[0], build) })
 }

@@ -138,8 +138,33 @@ func chainCases() []kase {
 	for _, s := range shapes {
 		for _, t := range targets {
 			build := s.build(t)
-			out = append(out, kase{s.name + "-" + t.name, func(e *env) ([]report.Field, error) { return e.onQueue(t, build) }})
+			out = append(out, kase{s.name + "-" + t.name, refused(func(e *env) ([]report.Field, error) { return e.onQueue(t, build) })})
 		}
 	}
 	return out
+}
+
+// refused wraps a case whose chain the device must refuse: it sets
+// DEVICE_NEEDS_RESET (virtio 1.2 §2.1.1) and uses nothing.
+func refused(run func(e *env) ([]report.Field, error)) func(e *env) ([]report.Field, error) {
+	return func(e *env) ([]report.Field, error) {
+		fields, err := run(e)
+		if err != nil {
+			return fields, err
+		}
+		var status uint8
+		used := "0"
+		for _, f := range fields {
+			switch f.Key {
+			case "status":
+				fmt.Sscanf(f.Value, "%v", &status)
+			case "used":
+				used = f.Value
+			}
+		}
+		if status&stNeedsReset == 0 || used != "0" {
+			err = fmt.Errorf("the device took the chain: status %#x, used %s, want DEVICE_NEEDS_RESET and nothing used", status, used)
+		}
+		return fields, err
+	}
 }

@@ -95,7 +95,7 @@ func (v *vq) usedIdx() uint16 {
 // it did.
 func (v *vq) waitUsed(n uint16, d time.Duration) bool {
 	deadline := time.Now().Add(d)
-	for v.usedIdx()-n >= 0x8000 {
+	for v.usedIdx() != n {
 		if time.Now().After(deadline) {
 			return false
 		}
