@@ -16,8 +16,9 @@ const (
 )
 
 // target is one device's queue a case abuses: rng's requests, the spare
-// disk's requests, the spare NIC's transmit queue. w is the descriptor
-// flag the device expects on its buffers (rng writes; the NIC reads).
+// disk's requests, the spare NIC's and the console's transmit queues. w
+// is the descriptor flag the device expects on its buffers (rng writes;
+// the NIC and console read).
 type target struct {
 	name string
 	dev  func(e *env) *dev
@@ -29,6 +30,7 @@ var targets = []target{
 	{"rng", func(e *env) *dev { return e.rng }, 0, fWrite},
 	{"blk", func(e *env) *dev { return e.blk }, 0, 0},
 	{"net", func(e *env) *dev { return e.net }, 1, 0},
+	{"console", func(e *env) *dev { return e.con }, 1, 0},
 }
 
 // onQueue brings t's device up with one queue, lets build fill and

@@ -18,18 +18,19 @@ import (
 )
 
 // Spares names what the cases may own: a disk and a NIC the kernel found,
-// besides the virtio-rng every govmm guest has.
+// besides the virtio-rng every govmm guest has and the virtio-console
+// (govmm run --console virtio) while the guest's console is ttyS0.
 type Spares struct {
 	Disk, NIC string // vdb, eth1
 }
 
 // env is what the cases share.
 type env struct {
-	m             *dma
-	rng, blk, net *dev
-	all           []fn   // every virtio function, the health devices too
-	healthBAR     uint64 // BAR 0 of a device the guest still uses
-	nextSector    uint64
+	m                  *dma
+	rng, blk, net, con *dev
+	all                []fn   // every virtio function, the health devices too
+	healthBAR          uint64 // BAR 0 of a device the guest still uses
+	nextSector         uint64
 }
 
 type kase struct {
@@ -100,12 +101,14 @@ func setUp(s Spares) (*env, error) {
 		return nil, err
 	}
 	e := &env{all: fns}
-	var rng, blk, net *fn
+	var rng, blk, net, con *fn
 	for i := range fns {
 		f := &fns[i]
 		switch {
 		case f.device == idRNG && rng == nil:
 			rng = f
+		case f.device == idConsole && con == nil:
+			con = f
 		case f.device == idBlk && f.owns("block", s.Disk):
 			blk = f
 		case f.device == idNet && f.owns("net", s.NIC):
@@ -114,15 +117,15 @@ func setUp(s Spares) (*env, error) {
 			e.healthBAR = barOf(*f)
 		}
 	}
-	if rng == nil || blk == nil || net == nil || e.healthBAR == 0 {
-		return nil, fmt.Errorf("want a virtio-rng, the spare disk %s, the spare NIC %s and another disk: found rng %v, disk %v, NIC %v, other disk BAR %#x",
-			s.Disk, s.NIC, rng != nil, blk != nil, net != nil, e.healthBAR)
+	if rng == nil || con == nil || blk == nil || net == nil || e.healthBAR == 0 {
+		return nil, fmt.Errorf("want a virtio-rng, a virtio-console, the spare disk %s, the spare NIC %s and another disk: found rng %v, console %v, disk %v, NIC %v, other disk BAR %#x",
+			s.Disk, s.NIC, rng != nil, con != nil, blk != nil, net != nil, e.healthBAR)
 	}
 	var errs []error
 	for _, p := range []struct {
 		f *fn
 		d **dev
-	}{{rng, &e.rng}, {blk, &e.blk}, {net, &e.net}} {
+	}{{rng, &e.rng}, {blk, &e.blk}, {net, &e.net}, {con, &e.con}} {
 		var err error
 		*p.d, err = open(*p.f)
 		errs = append(errs, err)

@@ -15,9 +15,10 @@ const (
 
 	// Modern virtio PCI device IDs are 0x1040 + the virtio device type
 	// (virtio 1.2 §4.1.2.1).
-	idNet = 0x1041
-	idBlk = 0x1042
-	idRNG = 0x1044
+	idNet     = 0x1041
+	idBlk     = 0x1042
+	idConsole = 0x1043
+	idRNG     = 0x1044
 
 	// Type 0 header registers (PCI 3.0 §6.1).
 	regCommand = 0x04
