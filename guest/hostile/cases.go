@@ -84,6 +84,8 @@ func cases() []kase {
 		{"reset-storm-blk", resetStormCase(targets[1], 300)},
 		{"reset-storm-net", resetStormCase(targets[2], 300)},
 		{"reset-storm-console", resetStormCase(targets[3], 300)},
+		{"race-reset-vs-registers-blk", raceCase(targets[1])},
+		{"race-reset-vs-registers-net", raceCase(targets[2])},
 		{"msix-vector-out-of-range", msixVectorCase},
 		{"msix-table-widths", msixTableCase},
 		{"bar-widths-rng", barWidthCase(targets[0])},

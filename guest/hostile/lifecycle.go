@@ -188,29 +188,27 @@ func (e *env) fillValid(t target, v *vq, n int) ([]page, error) {
 // up with a request queued.
 func resetStormCase(t target, n int) func(e *env) ([]report.Field, error) {
 	return func(e *env) ([]report.Field, error) {
-		d := t.dev(e)
-		v, err := e.startQueue(d, t.q)
+		v, err := e.startWithRequest(t)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := e.fillValid(t, v, 1); err != nil {
-			return nil, err
-		}
 		for i := 0; i < n; i++ {
-			if err := d.reset(); err != nil {
+			if err := e.restart(v); err != nil {
 				return nil, fmt.Errorf("reset %d: %w", i, err)
 			}
-			d.setStatus(stAck | stDriver)
-			d.wr(d.common+regDrvFeatureSel, 4, 1)
-			d.wr(d.common+regDrvFeature, 4, 1) // VERSION_1
-			d.setStatus(stAck | stDriver | stFeaturesOK)
-			v.program()
-			d.driverOK()
-			v.push(0) // the request again, on rings as good as new
-			v.kick()
 		}
-		return []report.Field{kv("resets", n)}, d.reset()
+		return []report.Field{kv("resets", n)}, v.d.reset()
 	}
+}
+
+// startWithRequest brings t's device up with one valid request published.
+func (e *env) startWithRequest(t target) (*vq, error) {
+	v, err := e.startQueue(t.dev(e), t.q)
+	if err != nil {
+		return nil, err
+	}
+	_, err = e.fillValid(t, v, 1)
+	return v, err
 }
 
 // kickStormCase notifies every queue index, enabled or not, n times, and

@@ -56,8 +56,12 @@ func (c hostileCheck) run() result {
 			return failed(err)
 		}
 	}
+	drainConsole()
 	ran, bad, err := hostile.Run(c.cases, hostile.Spares{Disk: c.spareDisk, NIC: c.spareNIC}, c.health,
-		func(ch report.Check) { fmt.Println(ch.Line()) })
+		func(ch report.Check) {
+			fmt.Println(ch.Line())
+			drainConsole()
+		})
 	if err != nil {
 		return failed(err, kv("cases", ran), kv("failed", bad))
 	}
@@ -79,6 +83,14 @@ func (c hostileCheck) health() ([]report.Field, error) {
 		return fields, err
 	}
 	return append(fields, kv("echo_ms", time.Since(start).Milliseconds())), nil
+}
+
+// drainConsole waits until the serial console has sent what init wrote
+// (tcdrain): the cases write to the virtio-console, whose output reaches
+// the host's stdout too, and must not land in the middle of a report line
+// the UART is still sending.
+func drainConsole() {
+	unix.IoctlSetInt(1, unix.TCSBRK, 1) //nolint:errcheck // stdout may not be a tty; nothing to wait for then
 }
 
 // directSHA256 hashes the first n bytes of dev read with O_DIRECT, so the

@@ -52,7 +52,7 @@ func TestHostileDriver(t *testing.T) {
 	spare := patternImage(t, "spare.img", 8, mib<<20)
 	wantSum := patternSum(7, 1)
 	const check = "hostile=all:vda:vdb:eth1:10.90.0.1:5300"
-	args := []string{"--kernel", e.kernel, "--initrd", e.initrd, "--memory", "256M", "--cpus", "1", "--console", "virtio",
+	args := []string{"--kernel", e.kernel, "--initrd", e.initrd, "--memory", "256M", "--cpus", "2", "--console", "virtio",
 		"--disk", "path=" + health, "--disk", "path=" + spare,
 		"--net", "tap=gvhst0,mac=52:54:00:00:90:02", "--net", "tap=gvhst1,mac=52:54:00:00:90:03",
 		"--cmdline", cmdline("govmm.check=net=eth0:10.90.0.2/24," + check)}
@@ -66,17 +66,22 @@ func TestHostileDriver(t *testing.T) {
 	o := outcome{status: r.status, stdout: r.stdout, stderr: r.stderr, guest: report.Scan(strings.NewReader(r.stdout))}
 	passed(t, o, "net=eth0:10.90.0.2/24")
 	names := hostile.Names()
+	missing := false
 	for _, name := range names {
 		c, ok := o.guest.Check("hostile:" + name)
 		switch {
 		case !ok:
 			t.Errorf("case %s: no line from the guest", name)
+			missing = true
 		case !c.OK:
 			t.Errorf("case %s failed: %s", name, c.Detail)
 		default:
 			wantField(t, c, "disk_sha256", wantSum)
 			t.Logf("case %s: %s", name, c.Detail)
 		}
+	}
+	if missing {
+		t.Logf("the guest's console:\n%s", r.stdout)
 	}
 	wantField(t, passed(t, o, check), "cases", fmt.Sprint(len(names)))
 	if got := echoes(); got < len(names) {
