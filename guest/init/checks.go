@@ -89,6 +89,8 @@ func parseCheck(spec string) (check, error) {
 		return parsed(arg, parseTCPRecv)
 	case "agent":
 		return parsed(arg, parseAgent)
+	case "hostile":
+		return parsed(arg, parseHostile)
 	}
 	return nil, fmt.Errorf("no such check %q", name)
 }
