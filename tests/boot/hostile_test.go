@@ -113,24 +113,50 @@ func tail(s string, n int) string {
 }
 
 // serveEcho echoes every connection to addr back; the count it returns
-// is how many connections were echoed.
+// is how many connections were echoed. The test's cleanup closes the
+// listener and every connection still open (a guest that powers off
+// leaves its last ones half open), so that no fd outlives the test.
 func serveEcho(t *testing.T, addr string) func() int {
 	t.Helper()
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
 	var mu sync.Mutex
+	var wg sync.WaitGroup
 	n := 0
+	open := map[net.Conn]bool{}
+	closed := false
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		closed = true
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			if closed {
+				mu.Unlock()
+				c.Close()
+				return
+			}
+			open[c] = true
+			mu.Unlock()
+			wg.Add(1)
 			go func() {
-				defer c.Close()
+				defer wg.Done()
+				defer func() { mu.Lock(); delete(open, c); mu.Unlock(); c.Close() }()
 				c.SetDeadline(time.Now().Add(time.Minute))
 				if _, err := io.Copy(c, c); err == nil {
 					mu.Lock()

@@ -202,16 +202,19 @@ func TestBootCyclesLeakNothing(t *testing.T) {
 	mark := max(1, cycles/10)
 	start := time.Now()
 	var before usage
+	var fdsBefore map[string]string
 	for i := 1; i <= cycles; i++ {
 		cycle(i)
 		if i == mark {
-			before = measure(t)
+			closeUnreachableFiles()
+			before, fdsBefore = measure(t), openFDs()
 		}
 	}
 	settle(t, before.resources)
 	after := measure(t)
 	if after.fds != before.fds {
-		t.Errorf("open fds went from %d to %d", before.fds, after.fds)
+		t.Errorf("open fds went from %d to %d; opened: %v, closed: %v",
+			before.fds, after.fds, fdDiff(openFDs(), fdsBefore), fdDiff(fdsBefore, openFDs()))
 	}
 	if after.goroutines > before.goroutines {
 		t.Errorf("goroutines went from %d to %d", before.goroutines, after.goroutines)
