@@ -15,8 +15,9 @@ const (
 	// ramfs), IOUring for any other.
 	IOAuto IOMode = iota
 	// IOUring submits reads and writes to io_uring, so the kernel's own
-	// threads wait for the disk. Where the host has no io_uring it is
-	// IOBlocking.
+	// threads wait for the disk. Its rings are made when the VM is built
+	// and restricted to the image, which needs Linux 5.10: where the host
+	// cannot, New fails (IOAuto makes blocking calls instead).
 	IOUring
 	// IOBlocking makes blocking preadv and pwritev calls, one goroutine per
 	// queue.

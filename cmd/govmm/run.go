@@ -83,8 +83,9 @@ eth0, eth1, ... A tap that does not exist is created (CAP_NET_ADMIN); to run
 without privileges, create it first: ip tuntap add tap0 mode tap user $USER.
 A disk's reads and writes go through io_uring (aio=auto, the default),
 except for an image on tmpfs, which is copied inline; aio=blocking makes
-blocking system calls instead, as govmm does by itself where io_uring is not
-available.
+blocking system calls instead, as aio=auto does where the kernel cannot
+restrict a ring to the image (before Linux 5.10) or io_uring is disabled.
+aio=io_uring there is an error.
 
 Containers: --bundle DIR runs an OCI runtime bundle's process (as runc run
 -b DIR does) in a microVM booted from govmm's guest kernel and initramfs

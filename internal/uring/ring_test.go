@@ -14,12 +14,17 @@ import (
 	"github.com/govmm/govmm/internal/rawsys"
 )
 
-// newRing returns a ring whose completions signal the returned eventfd.
-// A machine without io_uring fails the test: the disk's fast path would go
-// untested otherwise.
-func newRing(t *testing.T, entries uint32) (*Ring, *eventfd.EventFD) {
+// newRing returns a ring for f whose completions signal the returned
+// eventfd. A machine without io_uring fails the test: the disk's fast path
+// would go untested otherwise.
+func newRing(t *testing.T, entries uint32, f *os.File) (*Ring, *eventfd.EventFD) {
 	t.Helper()
-	r, err := New(entries)
+	ev, err := eventfd.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ev.Close() })
+	r, err := New(entries, fileFD(t, f), ev.FD())
 	if err != nil {
 		t.Fatalf("%v (govmm's disks fall back to blocking calls without io_uring, but these tests need it)", err)
 	}
@@ -28,14 +33,6 @@ func newRing(t *testing.T, entries uint32) (*Ring, *eventfd.EventFD) {
 			t.Error(err)
 		}
 	})
-	ev, err := eventfd.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ev.Close() })
-	if err := r.RegisterEventFD(ev.FD()); err != nil {
-		t.Fatal(err)
-	}
 	return r, ev
 }
 
@@ -78,11 +75,12 @@ func complete(t *testing.T, r *Ring, ev *eventfd.EventFD, prepare func(tag uint6
 	return 0
 }
 
-// transfer reads or writes bufs at off and returns the result.
-func transfer(t *testing.T, r *Ring, ev *eventfd.EventFD, write bool, fd int, bufs [][]byte, off int64) int32 {
+// transfer reads or writes bufs at off of the ring's file and returns the
+// result.
+func transfer(t *testing.T, r *Ring, ev *eventfd.EventFD, write bool, bufs [][]byte, off int64) int32 {
 	t.Helper()
 	iov := rawsys.AppendIovecs(nil, bufs)
-	return complete(t, r, ev, func(tag uint64) bool { return r.PrepareVectored(write, fd, iov, off, tag) })
+	return complete(t, r, ev, func(tag uint64) bool { return r.PrepareVectored(write, iov, off, tag) })
 }
 
 func fileFD(t *testing.T, f *os.File) int {
@@ -110,12 +108,11 @@ func newFile(t *testing.T) *os.File {
 }
 
 func TestVectoredWriteThenReadBack(t *testing.T) {
-	r, ev := newRing(t, 8)
 	f := newFile(t)
-	fd := fileFD(t, f)
+	r, ev := newRing(t, 8, f)
 
 	a, b := bytes.Repeat([]byte("a"), 4096), bytes.Repeat([]byte("b"), 100)
-	if n := transfer(t, r, ev, true, fd, [][]byte{a, b}, 512); n != int32(len(a)+len(b)) {
+	if n := transfer(t, r, ev, true, [][]byte{a, b}, 512); n != int32(len(a)+len(b)) {
 		t.Fatalf("writev completed with %d, want %d bytes written", n, len(a)+len(b))
 	}
 	if !r.PrepareNop(2) {
@@ -137,7 +134,7 @@ func TestVectoredWriteThenReadBack(t *testing.T) {
 
 	x, y := make([]byte, 10), make([]byte, 4096)
 	// The read stops at the end of the file: 6 a's and 100 b's.
-	if n := transfer(t, r, ev, false, fd, [][]byte{x, y}, 512+4090); n != 106 {
+	if n := transfer(t, r, ev, false, [][]byte{x, y}, 512+4090); n != 106 {
 		t.Fatalf("read completed with %d, want 106 (short at end of file)", n)
 	}
 	if string(x) != "aaaaaabbbb" || !bytes.Equal(y[:96], b[:96]) {
@@ -146,25 +143,29 @@ func TestVectoredWriteThenReadBack(t *testing.T) {
 }
 
 func TestErrorsArriveAsNegatedErrno(t *testing.T) {
-	r, ev := newRing(t, 4)
-	if res := transfer(t, r, ev, false, 1<<20, [][]byte{make([]byte, 16)}, 0); syscall.Errno(-res) != unix.EBADF {
-		t.Fatalf("readv of a closed descriptor completed with %d, want -EBADF", res)
+	ro, err := os.Open(newFile(t).Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	r, ev := newRing(t, 4, ro)
+	if res := transfer(t, r, ev, true, [][]byte{make([]byte, 16)}, 0); syscall.Errno(-res) != unix.EBADF {
+		t.Fatalf("writev to a file opened read-only completed with %d, want -EBADF", res)
 	}
 }
 
-// datasync syncs fd through the ring and returns the result.
-func datasync(t *testing.T, r *Ring, ev *eventfd.EventFD, fd int) int32 {
+// datasync syncs the ring's file and returns the result.
+func datasync(t *testing.T, r *Ring, ev *eventfd.EventFD) int32 {
 	t.Helper()
-	return complete(t, r, ev, func(tag uint64) bool { return r.PrepareDatasync(fd, tag) })
+	return complete(t, r, ev, r.PrepareDatasync)
 }
 
 func TestDatasyncSyncsAFileAndRefusesAPipe(t *testing.T) {
-	r, ev := newRing(t, 4)
-	f := newFile(t)
-	if n := transfer(t, r, ev, true, fileFD(t, f), [][]byte{bytes.Repeat([]byte("d"), 8192)}, 0); n != 8192 {
+	r, ev := newRing(t, 4, newFile(t))
+	if n := transfer(t, r, ev, true, [][]byte{bytes.Repeat([]byte("d"), 8192)}, 0); n != 8192 {
 		t.Fatalf("writev completed with %d, want 8192", n)
 	}
-	if res := datasync(t, r, ev, fileFD(t, f)); res != 0 {
+	if res := datasync(t, r, ev); res != 0 {
 		t.Fatalf("datasync of a file completed with %d, want 0", res)
 	}
 	pr, pw, err := os.Pipe()
@@ -174,14 +175,15 @@ func TestDatasyncSyncsAFileAndRefusesAPipe(t *testing.T) {
 	defer pr.Close()
 	defer pw.Close()
 	// fdatasync(2) of a pipe fails with EINVAL: the operation reached the
-	// kernel as a sync of that descriptor, not as a no-op.
-	if res := datasync(t, r, ev, fileFD(t, pw)); syscall.Errno(-res) != unix.EINVAL {
+	// kernel as a sync of the ring's file, not as a no-op.
+	r, ev = newRing(t, 4, pw)
+	if res := datasync(t, r, ev); syscall.Errno(-res) != unix.EINVAL {
 		t.Fatalf("datasync of a pipe completed with %d, want -EINVAL", res)
 	}
 }
 
 func TestFullQueueRefusesUntilSubmitted(t *testing.T) {
-	r, ev := newRing(t, 4)
+	r, ev := newRing(t, 4, newFile(t))
 	for i := range 4 {
 		if !r.PrepareNop(uint64(i)) {
 			t.Fatalf("entry %d of 4 refused", i)
@@ -208,7 +210,7 @@ func TestFullQueueRefusesUntilSubmitted(t *testing.T) {
 }
 
 func TestManyRoundsReuseTheRings(t *testing.T) {
-	r, ev := newRing(t, 2)
+	r, ev := newRing(t, 2, newFile(t))
 	for i := range uint64(100) {
 		if !r.PrepareNop(i) {
 			t.Fatalf("round %d: ring full", i)
@@ -223,7 +225,10 @@ func TestManyRoundsReuseTheRings(t *testing.T) {
 }
 
 func TestNewRejectsBadSizes(t *testing.T) {
-	if _, err := New(0); err == nil || errors.Is(err, ErrUnsupported) {
-		t.Fatalf("New(0): %v, want an error that is not ErrUnsupported", err)
+	fd := fileFD(t, newFile(t))
+	for _, n := range []uint32{0, maxEntries + 1} {
+		if _, err := New(n, fd, -1); err == nil || errors.Is(err, ErrUnsupported) {
+			t.Fatalf("New(%d): %v, want an error that is not ErrUnsupported", n, err)
+		}
 	}
 }

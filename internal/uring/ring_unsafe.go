@@ -29,23 +29,40 @@ type Ring struct {
 	cqeArr         []cqe
 }
 
-// New sets up a ring with room for entries submissions in flight (a power of
-// two, at most 32768) and twice as many completions.
-func New(entries uint32) (*Ring, error) {
-	var p params
-	fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
-	if errno != 0 {
-		if errno == unix.ENOSYS || errno == unix.EPERM || errno == unix.EACCES {
-			return nil, fmt.Errorf("%w: io_uring_setup: %w", ErrUnsupported, errno)
-		}
+// New sets up a ring with room for entries submissions in flight (at most
+// 32768) and twice as many completions, for the one file fd: every
+// operation names it by its index in the ring's registered files. The ring
+// signals the eventfd eventFD when it posts completions. Before it accepts
+// a submission it is restricted (see restrict): New is the only point where
+// io_uring_setup and io_uring_register are called, so a process can make
+// its rings and then forbid both system calls.
+func New(entries uint32, fd, eventFD int) (*Ring, error) {
+	if entries == 0 || entries > maxEntries {
+		return nil, fmt.Errorf("io_uring_setup: %d entries, want 1 to %d", entries, maxEntries)
+	}
+	p := params{flags: setupRDisabled}
+	ringFD, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
+	switch errno {
+	case 0:
+	case unix.ENOSYS, unix.EPERM, unix.EACCES:
+		return nil, fmt.Errorf("%w: io_uring_setup: %w", ErrUnsupported, errno)
+	case unix.EINVAL:
+		// The size is checked above: the flag is what a kernel
+		// before 5.10 does not know.
+		return nil, fmt.Errorf("%w: io_uring_setup: %w: the kernel cannot restrict a ring (IORING_SETUP_R_DISABLED, Linux 5.10)", ErrUnsupported, errno)
+	default:
 		return nil, fmt.Errorf("io_uring_setup: %w", errno)
 	}
-	r := &Ring{fd: int(fd)}
+	r := &Ring{fd: int(ringFD)}
 	if p.features&featSingleMmap == 0 || p.features&featSubmitStable == 0 {
 		r.Close()
 		return nil, fmt.Errorf("%w: the kernel lacks IORING_FEAT_SINGLE_MMAP or IORING_FEAT_SUBMIT_STABLE (Linux 5.5)", ErrUnsupported)
 	}
-	if err := r.mapRings(&p); err != nil {
+	err := r.mapRings(&p)
+	if err == nil {
+		err = r.restrict(fd, eventFD)
+	}
+	if err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -79,17 +96,6 @@ func (r *Ring) mapRings(p *params) error {
 	return nil
 }
 
-// RegisterEventFD makes the kernel signal the eventfd fd whenever it posts
-// completions.
-func (r *Ring) RegisterEventFD(fd int) error {
-	efd := int32(fd)
-	_, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.fd), registerEventFD, uintptr(unsafe.Pointer(&efd)), 1, 0, 0)
-	if errno != 0 {
-		return fmt.Errorf("io_uring_register eventfd: %w", errno)
-	}
-	return nil
-}
-
 // next returns the next free SQE, cleared, or nil if the queue is full.
 func (r *Ring) next() *sqe {
 	tail := *r.sqTail + r.prepared
@@ -97,16 +103,17 @@ func (r *Ring) next() *sqe {
 		return nil
 	}
 	e := &r.sqeArr[tail&r.sqMask]
-	*e = sqe{}
+	// The ring's file is registered file 0 (restrict).
+	*e = sqe{flags: sqeFixedFile}
 	r.prepared++
 	return e
 }
 
 // PrepareVectored queues a readv (pwritev if write) of the buffers iov
-// describes at byte offset off of fd. It reports false if the submission
+// describes at byte offset off of the ring's file. It reports false if the submission
 // queue is full: Submit, then prepare again. iov must stay untouched until
 // Submit returns; the buffers it points to, until the completion arrives.
-func (r *Ring) PrepareVectored(write bool, fd int, iov []unix.Iovec, off int64, tag uint64) bool {
+func (r *Ring) PrepareVectored(write bool, iov []unix.Iovec, off int64, tag uint64) bool {
 	e := r.next()
 	if e == nil {
 		return false
@@ -115,7 +122,6 @@ func (r *Ring) PrepareVectored(write bool, fd int, iov []unix.Iovec, off int64, 
 	if write {
 		e.opcode = opWritev
 	}
-	e.fd = int32(fd)
 	e.off = uint64(off)
 	if len(iov) > 0 {
 		e.addr = uint64(uintptr(unsafe.Pointer(&iov[0])))
@@ -125,15 +131,15 @@ func (r *Ring) PrepareVectored(write bool, fd int, iov []unix.Iovec, off int64, 
 	return true
 }
 
-// PrepareDatasync queues an fdatasync of fd. The kernel always runs it on an
-// io-wq thread, so it never holds up Submit however long the disk takes.
-func (r *Ring) PrepareDatasync(fd int, tag uint64) bool {
+// PrepareDatasync queues an fdatasync of the ring's file. The kernel always
+// runs it on an io-wq thread, so it never holds up Submit however long the
+// disk takes.
+func (r *Ring) PrepareDatasync(tag uint64) bool {
 	e := r.next()
 	if e == nil {
 		return false
 	}
 	e.opcode = opFsync
-	e.fd = int32(fd)
 	e.rwFlags = fsyncDatasync
 	e.userData = tag
 	return true
@@ -153,7 +159,11 @@ func (r *Ring) PrepareNop(tag uint64) bool {
 
 // Submit hands the prepared operations to the kernel. It is a raw system
 // call: without IORING_ENTER_GETEVENTS io_uring_enter never waits for I/O.
-// It returns once the kernel has consumed every prepared entry.
+// It returns once the kernel has consumed every prepared entry. If it
+// fails, the entries the kernel did not take (Unsubmitted) become no-ops
+// tagged Dropped: a ring outlives its user's errors (a disk keeps its ring
+// across device resets), and the next Submit must not start a transfer
+// into buffers its caller has given up.
 func (r *Ring) Submit() error {
 	if r.prepared == 0 {
 		return nil
@@ -173,8 +183,18 @@ func (r *Ring) Submit() error {
 		// kernel memory) and EBUSY (completions backed up, which the
 		// ring's size rules out here) are returned.
 		if errno != 0 && errno != unix.EINTR {
+			r.dropUnsubmitted()
 			return fmt.Errorf("io_uring_enter: %w", errno)
 		}
+	}
+}
+
+// dropUnsubmitted turns the entries the kernel has not taken into no-ops
+// that touch no memory. Without SQPOLL the kernel reads entries only inside
+// io_uring_enter, which only the submitting goroutine calls.
+func (r *Ring) dropUnsubmitted() {
+	for i := atomic.LoadUint32(r.sqHead); i != *r.sqTail; i++ {
+		r.sqeArr[i&r.sqMask] = sqe{opcode: opNop, flags: sqeFixedFile, userData: Dropped}
 	}
 }
 

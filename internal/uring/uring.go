@@ -1,6 +1,9 @@
 // Package uring is the small part of Linux's io_uring a disk needs: vectored
 // reads and writes, data syncs and no-ops, submitted without waiting and
-// completed through an eventfd. A device submits with a raw system call (the kernel
+// completed through an eventfd. A ring is made for one file and locked to
+// it before it can run (restrict_unsafe.go): it performs those four
+// operations on that file and nothing else, so seccomp, which does not see
+// what a ring does, loses nothing to it. A device submits with a raw system call (the kernel
 // never waits for the disk inside it: what would block goes to the kernel's
 // own io-wq threads) and learns of completions in the Go netpoller, so a disk
 // request, like a network one, never enters the Go scheduler's syscall
@@ -18,9 +21,53 @@ const (
 	opReadv  = 1
 	opWritev = 2
 	opFsync  = 3
+	opOpenat = 18 // not allowed on a ring made here; tests try it
 
 	fsyncDatasync = 1 << 0 // IORING_FSYNC_DATASYNC: fdatasync, not fsync
+
+	// sqeFixedFile (IOSQE_FIXED_FILE) makes an SQE's fd an index into
+	// the ring's registered files. Every SQE of a ring made here sets it,
+	// and the ring refuses one that does not.
+	sqeFixedFile = 1 << 0
 )
+
+// setupRDisabled (IORING_SETUP_R_DISABLED, Linux 5.10) creates a ring that
+// accepts no submission until IORING_REGISTER_ENABLE_RINGS: the window in
+// which restrictions can be registered.
+const setupRDisabled = 1 << 6
+
+// io_uring_register opcodes (IORING_REGISTER_*).
+const (
+	registerFiles        = 2
+	registerEventFD      = 4
+	registerRestrictions = 11
+	registerEnableRings  = 12
+)
+
+// Restriction kinds (IORING_RESTRICTION_*), the opcode of a restriction.
+const (
+	restrictRegisterOp       = 0
+	restrictSQEOp            = 1
+	restrictSQEFlagsAllowed  = 2
+	restrictSQEFlagsRequired = 3
+)
+
+// restriction mirrors struct io_uring_restriction (16 bytes): arg is the
+// union of register_op, sqe_op and sqe_flags.
+type restriction struct {
+	opcode uint16
+	arg    uint8
+	resv   uint8
+	resv2  [3]uint32
+}
+
+// maxEntries is the most SQEs io_uring_setup takes (IORING_MAX_ENTRIES).
+const maxEntries = 32768
+
+// Dropped is the tag of the completion of an entry a failed Submit left
+// behind: it was turned into a no-op, which completes whenever the ring is
+// next submitted to. Callers ignore it.
+const Dropped = ^uint64(0)
 
 // Offsets to mmap the rings at (IORING_OFF_*).
 const (
@@ -31,7 +78,6 @@ const (
 const (
 	featSingleMmap   = 1 << 0 // IORING_FEAT_SINGLE_MMAP: one mapping for both rings
 	featSubmitStable = 1 << 2 // IORING_FEAT_SUBMIT_STABLE: iovecs are copied at submission
-	registerEventFD  = 4      // IORING_REGISTER_EVENTFD
 )
 
 // sqe mirrors struct io_uring_sqe (64 bytes).
@@ -81,7 +127,8 @@ type params struct {
 
 // ErrUnsupported is wrapped by New when the kernel has no io_uring, forbids
 // it (kernel.io_uring_disabled, a seccomp filter) or lacks a feature used
-// here. Callers fall back to blocking system calls.
+// here, restrictions (Linux 5.10) among them. Callers fall back to blocking
+// system calls or say what to change.
 var ErrUnsupported = errors.New("io_uring is not available")
 
 // Completion is one finished operation: the tag given at submission and the

@@ -42,6 +42,22 @@ func threadStatus(t *testing.T, pid int, field string) map[string]string {
 	return out
 }
 
+// ringCount is how many io_uring instances process pid holds open.
+func ringCount(t *testing.T, pid int) int {
+	t.Helper()
+	fds, err := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink(fd); err == nil && strings.Contains(target, "io_uring") {
+			n++
+		}
+	}
+	return n
+}
+
 // checkConfined checks a running govmm as its user would: on every thread
 // no capability, no_new_privs, and the seccomp filter (mode 2) unless it
 // was turned off (mode 0). The bounding set is empty too where govmm was
@@ -131,7 +147,14 @@ func TestConfinedVMDoesDiskNetworkAndConsole(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.bin, "run", "--kernel", e.kernel, "--initrd", e.initrd, "--memory", "256M",
 		"--disk", "path="+w.img+",aio=io_uring", "--net", "tap="+w.tap, "--stats", stats, "--cmdline", w.cmdline())
-	o := confinedRun(t, cmd, "tcpsend=", func(pid int) { checkConfined(t, pid, true) })
+	o := confinedRun(t, cmd, "tcpsend=", func(pid int) {
+		checkConfined(t, pid, true)
+		// The disk's I/O went through rings made before the filter,
+		// which forbids making one: not through blocking calls.
+		if n := ringCount(t, pid); n == 0 {
+			t.Error("govmm has no io_uring instance open: the disk with aio=io_uring did not use one")
+		}
+	})
 	w.check(t, o)
 	if s := readStats(t, stats); len(s.Queues) == 0 {
 		t.Errorf("--stats %s has no virtqueues", stats)

@@ -80,7 +80,9 @@ const (
 	IOAuto IOMode = iota
 	// IOUring submits reads and writes to io_uring from one goroutine per
 	// queue and completes them on another, so the kernel's own threads
-	// wait for the disk. Where the host has no io_uring it is IOBlocking.
+	// wait for the disk. Each queue's ring is made when the disk opens and
+	// restricted to its image (Linux 5.10): where the host cannot, Open
+	// fails, and IOAuto falls back to IOBlocking.
 	IOUring
 	// IOBlocking makes blocking preadv and pwritev calls, one goroutine per
 	// queue.
@@ -117,11 +119,11 @@ type Device struct {
 	config  [configSize]byte
 	log     *virtio.Warner
 
-	mu        sync.Mutex // serialises Activate and Reset
-	queues    []*virtio.Queue
-	wg        sync.WaitGroup
-	noRingLog sync.Once // the fall-back to blocking calls is logged once
-	io        IOMode    // opts.IO, IOAuto resolved
+	mu     sync.Mutex // serialises Activate and Reset
+	queues []*virtio.Queue
+	wg     sync.WaitGroup
+	io     IOMode      // opts.IO, IOAuto resolved
+	rings  []*diskRing // one per queue with IOUring, from Open to Close
 }
 
 var _ virtio.Device = (*Device)(nil)
@@ -159,8 +161,61 @@ func Open(opts Options) (*Device, error) {
 			d.io = IOInline
 		}
 	}
+	if err := d.openRings(); err != nil {
+		f.Close()
+		return nil, err
+	}
 	d.fillConfig()
 	return d, nil
+}
+
+// openRings makes a ring for each queue of an IOUring disk. Where the host
+// cannot make restricted rings, an explicit IOUring fails: whoever asked
+// for it gets it or an error naming the fix, never quietly another mode or
+// an unrestricted ring; IOAuto warns once and makes blocking calls.
+func (d *Device) openRings() error {
+	if d.io != IOUring {
+		return nil
+	}
+	var fd int
+	err := control(d.file, func(v int) error { fd = v; return nil })
+	for range NumQueues {
+		if err != nil {
+			break
+		}
+		var r *diskRing
+		if r, err = newDiskRing(fd); err == nil {
+			d.rings = append(d.rings, r)
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	if cerr := d.closeRings(); cerr != nil {
+		slog.Warn("close io_uring", "disk", d.opts.Path, "err", cerr)
+	}
+	d.io, err = withoutRings(d.opts, err)
+	return err
+}
+
+// withoutRings is what a disk does when its rings could not be made: an
+// error for an explicit IOUring, blocking calls and one line saying so for
+// IOAuto.
+func withoutRings(opts Options, err error) (IOMode, error) {
+	if opts.IO == IOUring {
+		return IOUring, fmt.Errorf("disk %q: aio=io_uring: %w (it needs Linux 5.10 or later with io_uring enabled; aio=auto or aio=blocking makes blocking system calls)", opts.Path, err)
+	}
+	slog.Warn("disk requests use blocking system calls: io_uring is not available", "disk", opts.Path, "err", err)
+	return IOBlocking, nil
+}
+
+func (d *Device) closeRings() error {
+	var errs []error
+	for _, r := range d.rings {
+		errs = append(errs, r.close())
+	}
+	d.rings = nil
+	return errors.Join(errs...)
 }
 
 func openImage(opts Options) (*os.File, error) {
@@ -226,8 +281,11 @@ func control(f *os.File, fn func(fd int) error) error {
 	return ferr
 }
 
-// Close releases the image. The device must be reset first.
+// Close releases the rings and the image. The device must be reset first.
 func (d *Device) Close() error {
+	if err := d.closeRings(); err != nil {
+		return fmt.Errorf("close disk %q: io_uring: %w", d.opts.Path, err)
+	}
 	if err := d.file.Close(); err != nil {
 		return fmt.Errorf("close disk %q: %w", d.opts.Path, err)
 	}
@@ -310,30 +368,25 @@ func (d *Device) Activate(a virtio.Activation) error {
 	}
 	lim := d.limits(a.Features)
 	d.queues = []*virtio.Queue{}
-	for _, q := range a.Queues {
+	for i, q := range a.Queues {
 		if q == nil {
 			continue
 		}
 		d.queues = append(d.queues, q)
-		d.startQueue(q, lim)
+		d.startQueue(i, q, lim)
 	}
 	return nil
 }
 
-// startQueue starts the goroutines of one queue: io_uring's submitter and
-// completer, or one worker making the calls itself.
-func (d *Device) startQueue(q *virtio.Queue, lim limits) {
-	if d.io == IOUring {
-		r, err := newRingQueue(d, q, lim)
-		if err == nil {
-			d.wg.Add(2)
-			go r.submitter()
-			go r.completer()
-			return
-		}
-		d.noRingLog.Do(func() {
-			slog.Info("disk requests use blocking system calls: io_uring is not available", "disk", d.opts.Path, "err", err)
-		})
+// startQueue starts the goroutines of queue i: io_uring's submitter and
+// completer on the queue's ring, or one worker making the calls itself.
+func (d *Device) startQueue(i int, q *virtio.Queue, lim limits) {
+	if i < len(d.rings) && !d.rings[i].lost {
+		r := newRingQueue(d, q, lim, d.rings[i])
+		d.wg.Add(2)
+		go r.submitter()
+		go r.completer()
+		return
 	}
 	d.wg.Add(1)
 	go d.worker(q, lim)

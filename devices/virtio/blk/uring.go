@@ -14,6 +14,45 @@ import (
 	"github.com/govmm/govmm/memory"
 )
 
+// diskRing is one request queue's io_uring. A disk makes its rings when it
+// opens, while the VM is built: govmm's seccomp filter then forbids
+// io_uring_setup, and each ring is restricted to the disk's file and to the
+// operations a disk submits (package uring). A ring serves every activation
+// of its queue until Close; a reset drains it first (see completer), so
+// nothing from before a reset completes after it.
+type diskRing struct {
+	ring *uring.Ring
+	done *eventfd.EventFD // the ring signals completions here
+
+	// slots holds each request in flight by its head descriptor, which the
+	// driver may not offer again until the chain is used (virtio 1.2
+	// §2.7.13.2): a busy slot found again is a broken driver.
+	slots []slot
+	// lost is set when a completer stopped with requests in flight, which
+	// only a closed eventfd causes: their completions could land in a later
+	// activation's slots, so the queue falls back to blocking calls.
+	lost bool
+}
+
+// newDiskRing makes a restricted ring for the image fd, or returns an error
+// wrapping uring.ErrUnsupported if the host cannot.
+func newDiskRing(fd int) (*diskRing, error) {
+	done, err := eventfd.New()
+	if err != nil {
+		return nil, err
+	}
+	ring, err := uring.New(queueSize, fd, done.FD())
+	if err != nil {
+		done.Close()
+		return nil, err
+	}
+	return &diskRing{ring: ring, done: done, slots: make([]slot, queueSize)}, nil
+}
+
+func (dr *diskRing) close() error {
+	return errors.Join(dr.ring.Close(), dr.done.Close())
+}
+
 // ringQueue serves one request queue through io_uring with two goroutines:
 // the submitter waits for kicks, parses chains and submits their reads and
 // writes; the completer waits for completions, writes each status and
@@ -23,18 +62,12 @@ import (
 // must go on taking reads meanwhile. The other requests are rare and run on
 // the submitter, their result handed to the completer through a no-op.
 type ringQueue struct {
-	d    *Device
-	q    *virtio.Queue
-	mem  *memory.RAM
-	lim  limits
-	fd   int
-	ring *uring.Ring
-	done *eventfd.EventFD // the ring signals completions here
+	d   *Device
+	q   *virtio.Queue
+	mem *memory.RAM
+	lim limits
+	*diskRing
 
-	// slots holds each request in flight by its head descriptor, which the
-	// driver may not offer again until the chain is used (virtio 1.2
-	// §2.7.13.2): a busy slot found again is a broken driver.
-	slots    []slot
 	inFlight atomic.Int32
 	closing  atomic.Bool // the submitter stopped: drain, then exit
 
@@ -59,29 +92,8 @@ type slot struct {
 	iovecs  []unix.Iovec
 }
 
-// newRingQueue sets up the ring for q, or returns an error wrapping
-// uring.ErrUnsupported if the host has no io_uring.
-func newRingQueue(d *Device, q *virtio.Queue, lim limits) (*ringQueue, error) {
-	var fd int
-	if err := control(d.file, func(v int) error { fd = v; return nil }); err != nil {
-		return nil, err
-	}
-	ring, err := uring.New(queueSize)
-	if err != nil {
-		return nil, err
-	}
-	done, err := eventfd.New()
-	if err == nil {
-		err = ring.RegisterEventFD(done.FD())
-	}
-	if err != nil {
-		ring.Close()
-		if done != nil {
-			done.Close()
-		}
-		return nil, err
-	}
-	return &ringQueue{d: d, q: q, mem: q.Mem(), lim: lim, fd: fd, ring: ring, done: done, slots: make([]slot, queueSize)}, nil
+func newRingQueue(d *Device, q *virtio.Queue, lim limits, dr *diskRing) *ringQueue {
+	return &ringQueue{d: d, q: q, mem: q.Mem(), lim: lim, diskRing: dr}
 }
 
 // submitter takes chains until the queue is stopped or broken, then tells
@@ -96,10 +108,8 @@ func (r *ringQueue) submitter() {
 			r.d.log.Warn("virtio-blk submit on stop failed", "err", err)
 		}
 		r.closing.Store(true)
-		// A failure means the completer already closed it, having seen
-		// closing and nothing in flight: nothing left to wake.
 		if err := r.done.Write(1); err != nil {
-			return
+			r.d.log.Warn("virtio-blk completer wake-up failed", "err", err)
 		}
 	}()
 	for {
@@ -185,9 +195,9 @@ func (r *ringQueue) submit() error {
 func (r *ringQueue) prepare(s *slot, tag uint64) bool {
 	switch {
 	case s.rw:
-		return r.ring.PrepareVectored(s.write, r.fd, s.iovecs, s.off, tag)
+		return r.ring.PrepareVectored(s.write, s.iovecs, s.off, tag)
 	case s.sync:
-		return r.ring.PrepareDatasync(r.fd, tag)
+		return r.ring.PrepareDatasync(tag)
 	}
 	return r.ring.PrepareNop(tag)
 }
@@ -201,11 +211,13 @@ func totalBytes(bufs [][]byte) int {
 }
 
 // completer returns each finished request to the driver until the submitter
-// has stopped and nothing is in flight; then it releases the ring. It never
-// leaves earlier: the kernel may still be writing into guest memory.
+// has stopped and nothing is in flight; then it leaves the ring idle for
+// the next activation. It never leaves earlier: the kernel may still be
+// writing into guest memory, and a late completion would find the next
+// activation's request in its slot.
 func (r *ringQueue) completer() {
 	defer r.d.wg.Done()
-	defer r.release()
+	defer r.idle()
 	for {
 		pushed := false
 		r.ring.Reap(func(c uring.Completion) {
@@ -220,7 +232,8 @@ func (r *ringQueue) completer() {
 			return
 		}
 		if _, err := r.done.Read(); err != nil {
-			// Only Close makes this fail, and only release closes it.
+			// Only a closed eventfd fails, and Device.Close closes
+			// it only after a reset: idle marks the ring lost.
 			r.d.log.Warn("virtio-blk completion wait failed", "err", err)
 			return
 		}
@@ -229,6 +242,9 @@ func (r *ringQueue) completer() {
 
 // finish completes one request and reports whether it went to the used ring.
 func (r *ringQueue) finish(c uring.Completion) bool {
+	if c.Tag == uring.Dropped {
+		return false // a no-op left by a failed submission, counted then
+	}
 	if c.Tag >= uint64(len(r.slots)) || !r.slots[c.Tag].busy.Load() {
 		r.d.log.Warn("io_uring completed a request govmm did not submit", "tag", c.Tag)
 		return false
@@ -305,11 +321,17 @@ func redo(res int32) bool {
 	return res == -int32(unix.EINTR) || res == -int32(unix.EAGAIN) || res == -int32(unix.ECANCELED)
 }
 
-func (r *ringQueue) release() {
-	if err := r.ring.Close(); err != nil {
-		r.d.log.Warn("close io_uring", "err", err)
+// idle readies the ring for the next activation: no slot busy (those whose
+// submission failed never complete) and no guest memory held.
+func (r *ringQueue) idle() {
+	if r.inFlight.Load() != 0 {
+		r.lost = true
+		return
 	}
-	if err := r.done.Close(); err != nil {
-		r.d.log.Warn("close io_uring eventfd", "err", err)
+	for i := range r.slots {
+		s := &r.slots[i]
+		clear(s.iovecs)
+		clear(s.bufs)
+		s.busy.Store(false)
 	}
 }

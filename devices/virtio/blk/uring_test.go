@@ -2,6 +2,9 @@ package blk
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +12,11 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/govmm/govmm/devices/virtio"
+	"github.com/govmm/govmm/devices/virtio/virtiotest"
+	"github.com/govmm/govmm/internal/uring"
+	"github.com/govmm/govmm/memory"
 )
 
 // ringFDs counts this process's open io_uring instances.
@@ -27,23 +35,48 @@ func ringFDs(t *testing.T) int {
 	return n
 }
 
-// Each queue gets its own ring, and a reset releases them; IOBlocking makes
-// none. A host without io_uring fails here rather than quietly testing only
-// the blocking path.
-func TestQueuesUseIOUringAndResetReleasesIt(t *testing.T) {
+// Each queue gets its own ring when the disk opens, before any driver
+// starts it (and before govmm's seccomp filter forbids making one); resets
+// keep them and Close releases them. IOBlocking makes none. A host without
+// io_uring fails here rather than quietly testing only the blocking path.
+func TestRingsLiveFromOpenToClose(t *testing.T) {
 	before := ringFDs(t)
-	d := openDisk(t, Options{Path: newImage(t, make([]byte, SectorSize)), IO: IOUring})
-	start(t, d, 2)
-	if got := ringFDs(t); got != before+2 {
-		t.Fatalf("%d io_uring instances open with two queues served, want %d", got, before+2)
+	d, err := Open(Options{Path: newImage(t, make([]byte, SectorSize)), IO: IOUring})
+	if err != nil {
+		t.Fatal(err)
 	}
-	d.Reset()
+	if got := ringFDs(t); got != before+NumQueues {
+		t.Fatalf("%d io_uring instances open after Open, want %d", got-before, NumQueues)
+	}
+	for range 3 {
+		start(t, d, 2)
+		d.Reset()
+	}
+	if got := ringFDs(t); got != before+NumQueues {
+		t.Fatalf("%d io_uring instances open after resets, want the same %d", got-before, NumQueues)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if got := ringFDs(t); got != before {
-		t.Fatalf("%d io_uring instances open after reset, want %d", got, before)
+		t.Fatalf("%d io_uring instances open after Close, want none", got-before)
 	}
 	start(t, openDisk(t, Options{Path: newImage(t, make([]byte, SectorSize)), IO: IOBlocking}), 2)
 	if got := ringFDs(t); got != before {
 		t.Fatalf("IOBlocking opened %d io_uring instances", got-before)
+	}
+}
+
+// Without rings, IOAuto makes blocking calls and an explicit IOUring is an
+// error that names the fix.
+func TestWithoutRings(t *testing.T) {
+	cause := fmt.Errorf("%w: the kernel cannot restrict a ring", uring.ErrUnsupported)
+	if mode, err := withoutRings(Options{Path: "a.img", IO: IOAuto}, cause); mode != IOBlocking || err != nil {
+		t.Errorf("IOAuto without rings: %v, %v; want blocking, no error", mode, err)
+	}
+	_, err := withoutRings(Options{Path: "a.img", IO: IOUring}, cause)
+	if !errors.Is(err, uring.ErrUnsupported) || !strings.Contains(err.Error(), "aio=blocking") || !strings.Contains(err.Error(), "5.10") {
+		t.Errorf("IOUring without rings: %v; want ErrUnsupported naming the kernel and aio=blocking", err)
 	}
 }
 
@@ -176,31 +209,87 @@ func TestReadsPastAShrunkImageFail(t *testing.T) {
 }
 
 // Reset waits for the requests in flight: it returns with every one of them
-// used and the rings closed, so no late completion writes into guest memory.
-func TestResetWaitsForRequestsInFlight(t *testing.T) {
-	before := ringFDs(t)
+// used, so no late completion writes into guest memory or into the next
+// activation's slots; the rings stay for that activation. Each round puts
+// a flush of freshly dirtied pages (which waits for the disk on a kernel
+// thread) ahead of reads into a fresh driver's buffers at the same guest
+// addresses: a completion from an earlier round would show as a head the
+// round never offered, a wrong status, or a buffer read into unused.
+func TestRingsSurviveResetsWithRequestsInFlight(t *testing.T) {
 	const n = 32
-	r := start(t, openDisk(t, Options{Path: newImage(t, pattern(n*128*SectorSize, 8)), IO: IOUring}), 1)
-	drv := r.drvs[0]
-	for i := range n {
-		drv.AddChain([][]byte{header(typeIn, uint64(i*128))}, []uint32{128 * SectorSize, 1})
+	content := pattern(n*128*SectorSize, 8)
+	path := newImage(t, content)
+	d := openDisk(t, Options{Path: path, IO: IOUring})
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	drv.Kick()
-	time.Sleep(time.Millisecond)
-	r.dev.Reset()
-	if got := ringFDs(t); got != before {
-		t.Fatalf("%d io_uring instances open after reset, want %d", got, before)
-	}
-	used := 0
-	for {
-		if _, ok := drv.PollUsed(); !ok {
-			break
+	defer f.Close()
+	dirty := bytes.Repeat([]byte{0xd1}, 4<<20)
+	mem := virtiotest.NewRAM(t, 16*memory.MiB)
+	before := ringFDs(t)
+	usedBeforeReset := 0
+	for round := range 8 {
+		// Past the disk's capacity, which was fixed when it opened.
+		if _, err := f.WriteAt(dirty, int64(len(content))); err != nil {
+			t.Fatal(err)
 		}
-		used++
+		drv := virtiotest.NewDriver(t, mem, memory.MiB, queueSize, 8*memory.MiB)
+		features := d.Features() | virtio.FeatureVersion1
+		if err := d.Activate(virtio.Activation{Mem: mem, Features: features, Queues: []*virtio.Queue{drv.Queue(features)}}); err != nil {
+			t.Fatal(err)
+		}
+		flush := drv.AddChain([][]byte{header(typeFlush, 0)}, []uint32{1})
+		chains := map[uint32]virtiotest.Chain{}
+		for i := range n {
+			c := drv.AddChain([][]byte{header(typeIn, uint64(i*128))}, []uint32{128 * SectorSize, 1})
+			chains[uint32(c.Head)] = c
+		}
+		drv.Kick()
+		var used []virtiotest.Used
+		if round%2 == 0 {
+			time.Sleep(time.Duration(round) * 100 * time.Microsecond) // let some finish, not all
+		} else {
+			for range n + 1 {
+				used = append(used, drv.WaitUsed())
+			}
+		}
+		d.Reset()
+		for u, ok := drv.PollUsed(); ok; u, ok = drv.PollUsed() {
+			used = append(used, u)
+		}
+		for _, u := range used {
+			if u.ID == uint32(flush.Head) {
+				if st := drv.Bytes(flush.Writable[0])[0]; st != statusOK {
+					t.Fatalf("round %d: flush status %d", round, st)
+				}
+				continue
+			}
+			c, ok := chains[u.ID]
+			if !ok {
+				t.Fatalf("round %d: used head %d, which this round never offered (or twice)", round, u.ID)
+			}
+			delete(chains, u.ID)
+			i := int(binary.LittleEndian.Uint64(drv.Bytes(c.Readable[0])[8:]) / 128)
+			want := content[i*128*SectorSize : (i+1)*128*SectorSize]
+			if !bytes.Equal(drv.Bytes(c.Writable[0]), want) || drv.Bytes(c.Writable[1])[0] != statusOK {
+				t.Fatalf("round %d: read %d returned other bytes or status %d", round, i, drv.Bytes(c.Writable[1])[0])
+			}
+			usedBeforeReset++
+		}
+		// What was not used was never read into: nor may it be later.
+		time.Sleep(time.Millisecond)
+		for _, c := range chains {
+			if !bytes.Equal(drv.Bytes(c.Writable[0]), make([]byte, 128*SectorSize)) {
+				t.Fatalf("round %d: a request the reset left unused was read into", round)
+			}
+		}
 	}
-	t.Logf("%d of %d requests were used before the reset stopped the queue", used, n)
-	if used == 0 {
-		t.Fatal("no request was used: the reset did not let the ones in flight finish")
+	if got := ringFDs(t); got != before {
+		t.Fatalf("%d io_uring instances after the resets, want the %d the disk opened with", got, before)
+	}
+	if usedBeforeReset == 0 {
+		t.Fatal("no request was used: the resets did not let the ones in flight finish")
 	}
 }
 

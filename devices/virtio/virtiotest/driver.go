@@ -290,6 +290,30 @@ func (d *Driver) WaitUsed() Used {
 	}
 }
 
+// WaitUsedOrBroken is WaitUsed for a queue a request may break: it reports
+// false as soon as the queue has reported Broken and nothing is left to
+// read (a reset still lets the requests in flight finish).
+func (d *Driver) WaitUsedOrBroken() (Used, bool) {
+	d.t.Helper()
+	d.deadline.Reset(5 * time.Second)
+	defer d.deadline.Stop()
+	for {
+		if u, ok := d.PollUsed(); ok {
+			return u, true
+		}
+		if d.n.Err() != nil {
+			return Used{}, false
+		}
+		d.tick.Reset(10 * time.Millisecond)
+		select {
+		case <-d.n.ch:
+		case <-d.tick.C:
+		case <-d.deadline.C:
+			d.t.Fatalf("virtiotest: no used buffer after 5s and the queue not broken")
+		}
+	}
+}
+
 // ExpectNoUsed checks that the device used nothing within wait.
 func (d *Driver) ExpectNoUsed(wait time.Duration) {
 	d.t.Helper()
