@@ -77,6 +77,8 @@ func parseCheck(spec string) (check, error) {
 		return parsed(arg, parseDiskRO)
 	case "records":
 		return parsed(arg, parseRecords)
+	case "ackrecords":
+		return parsed(arg, parseAckRecords)
 	case "soak":
 		return parsed(arg, parseSoak)
 	case "discard":

@@ -23,6 +23,7 @@ func TestParseChecksAcceptsTheDocumentedSyntax(t *testing.T) {
 		{"tcprecv=192.168.100.1:5001:1", tcpRecvCheck{tcpArgs{addr, 1}}},
 		{"agent=192.168.100.1:5001", agentCheck{addr}},
 		{"soak=/dev/vda:3:60:192.168.100.1:5001", soakCheck{"/dev/vda", 3, 60, addr}},
+		{"ackrecords=/dev/vda:5:16383:1:192.168.100.1:5001", ackRecordsCheck{"/dev/vda", 5, 16383, 1, addr}},
 	} {
 		name, arg, _ := strings.Cut(tc.spec, "=")
 		got, err := parseArgs(name, arg)
@@ -66,6 +67,8 @@ func parseArgs(name, arg string) (runner, error) {
 		return parseAgent(arg)
 	case "soak":
 		return parseSoak(arg)
+	case "ackrecords":
+		return parseAckRecords(arg)
 	}
 	return nil, nil
 }
@@ -91,7 +94,12 @@ func TestParseChecksRejectsWithAReason(t *testing.T) {
 		"soak=/dev/vda:1:9:10.0.0.1:0":               `port "0"`,
 		"records=/dev/vda:1:0":                       "N 0: want 1 to 1024",
 		"records=/dev/vda:1:1025":                    "N 1025",
-		"diskwrite=/dev/vda:18446744073709551616:1":  "below 2^64",
+		"ackrecords=/dev/vda:1:0:5:10.0.0.1":         "want DEV:SEED:FIRST:COUNT:HOST:PORT",
+		"ackrecords=/dev/vda:1:0:0:10.0.0.1:1":       "COUNT at least 1",
+		"ackrecords=/dev/vda:1:16000:385:10.0.0.1:1": "FIRST+COUNT at most 16384",
+		"ackrecords=/dev/vda:1:18446744073709551615:2:10.0.0.1:1": "FIRST+COUNT",
+		"ackrecords=/dev/vda:1:0:1:10.0.0.1:0":                    `port "0"`,
+		"diskwrite=/dev/vda:18446744073709551616:1":               "below 2^64",
 		"diskro=/dev/VDA":                            "lower-case",
 		"discard=/dev/vda:0":                         "want DEV:OFF:LEN",
 		"discard=/dev/vda:1:512":                     "multiples of 512",
@@ -132,7 +140,8 @@ func TestRunCheckReportsParseErrorsAsFields(t *testing.T) {
 // never panic, and what it accepts is well-formed.
 func FuzzParseCheck(f *testing.F) {
 	for _, s := range []string{"disk=/dev/vda", "diskwrite=/dev/vda:1:64", "discard=/dev/vda:0:512", "net=eth0:10.0.0.2/24",
-		"tcpsend=10.0.0.1:5001:64", "tcprecv=10.0.0.1:1:1", "hvc", "rtc=", "x=y=z", "disk=/dev/"} {
+		"tcpsend=10.0.0.1:5001:64", "tcprecv=10.0.0.1:1:1",
+		"ackrecords=/dev/vda:1:0:9:10.0.0.1:5001", "hvc", "rtc=", "x=y=z", "disk=/dev/"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
@@ -152,6 +161,10 @@ func FuzzParseCheck(f *testing.F) {
 			}
 		case recordsCheck:
 			if c.n == 0 || c.n > maxRecords || !strings.HasPrefix(c.dev, "/dev/") {
+				t.Fatalf("%q accepted as %+v", spec, c)
+			}
+		case ackRecordsCheck:
+			if c.count == 0 || c.first+c.count > maxAckRecords || c.first+c.count < c.first || c.host.Port() == 0 {
 				t.Fatalf("%q accepted as %+v", spec, c)
 			}
 		case tcpSendCheck:
