@@ -92,3 +92,19 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBCJX86 checks the x86 filter's decoder keeps the length, never
+// panics, and gives the same bytes however its input is split.
+func FuzzBCJX86(f *testing.F) {
+	f.Add(bcjInput(17, 64), uint32(0))
+	f.Add([]byte{0xe8, 0xe9, 0x00, 0x00, 0x01, 0x00, 0xe8, 0xff, 0xff, 0xfe, 0xff}, uint32(0xfffffff0))
+	f.Fuzz(func(t *testing.T, enc []byte, start uint32) {
+		whole := bcjDecode(t, enc, start, bcjSplits["whole"])
+		if len(whole) != len(enc) {
+			t.Fatalf("%d bytes decoded to %d", len(enc), len(whole))
+		}
+		if split := bcjDecode(t, enc, start, bcjSplits["one byte"]); !bytes.Equal(split, whole) {
+			t.Fatalf("byte by byte, decoded %x; whole, %x", split, whole)
+		}
+	})
+}
