@@ -2,6 +2,7 @@ package boot
 
 import (
 	"bytes"
+	"io"
 	"testing"
 
 	"github.com/govmm/govmm/memory"
@@ -107,4 +108,34 @@ func FuzzBCJX86(f *testing.F) {
 			t.Fatalf("byte by byte, decoded %x; whole, %x", split, whole)
 		}
 	})
+}
+
+// FuzzXZ feeds the xz stream reader arbitrary streams: it must end, with
+// an error or not, without a panic and within its output bound, and read
+// the same however its input is split.
+func FuzzXZ(f *testing.F) {
+	xz := committedXZ(f)
+	f.Add(xz)
+	f.Add(xz[:len(xz)-13])
+	f.Add(reflag(xz, 0x00)[:200])
+	const limit = 1 << 20
+	f.Fuzz(func(t *testing.T, xz []byte) {
+		whole, errWhole := readXZ(xz, limit, bcjSplits["whole"])
+		if len(whole) > limit {
+			t.Fatalf("%d bytes out, past the %d asked for", len(whole), limit)
+		}
+		split, errSplit := readXZ(xz, limit, bcjSplits["half"])
+		if !bytes.Equal(whole, split) || (errWhole == nil) != (errSplit == nil) {
+			t.Fatalf("whole: %d bytes, %v; in halves: %d bytes, %v", len(whole), errWhole, len(split), errSplit)
+		}
+	})
+}
+
+// readXZ decodes the stream xz, split as split splits it, up to limit bytes.
+func readXZ(xz []byte, limit int64, split func(io.Reader) io.Reader) ([]byte, error) {
+	r, err := newXZReader(split(bytes.NewReader(xz)), limit)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(r, limit+1))
 }

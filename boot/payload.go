@@ -70,7 +70,8 @@ const maxVmlinux = 512 << 20
 
 // ExtractVmlinux decompresses the bzImage's payload, an ELF vmlinux, to w
 // and returns its size. Linux's build appends the uncompressed size to
-// the payload as a 32-bit little-endian word; the output must match it.
+// the payload as a 32-bit little-endian word; the output must match it,
+// start as an ELF file does, and pass every check its compression has.
 func (k *Kernel) ExtractVmlinux(w io.Writer) (int64, error) {
 	p, err := k.payload()
 	if err != nil {
@@ -91,29 +92,45 @@ func (k *Kernel) ExtractVmlinux(w io.Writer) (int64, error) {
 	if want > maxVmlinux {
 		return 0, fmt.Errorf("%w: the payload says it holds %d bytes", ErrPayload, want)
 	}
-	var r io.Reader
 	body := io.NewSectionReader(p, 0, p.Size()-4)
-	switch kind {
-	case "gzip":
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			return 0, fmt.Errorf("%w: %v", ErrPayload, err)
-		}
-		zr.Multistream(false)
-		r = zr
-	case "bzip2":
-		r = bzip2.NewReader(body)
-	case "lz4":
-		r = lz4.NewReader(body)
-	default:
-		return 0, fmt.Errorf("%w: %s compression is not supported here (gzip, bzip2 and lz4 are); boot the bzImage as it is", ErrPayload, kind)
+	r, err := decompress(kind, body, want)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: %v", ErrPayload, kind, err)
 	}
-	n, err := io.Copy(w, io.LimitReader(r, want+1))
-	if err != nil && n != want {
+	head := make([]byte, len(elfMagic))
+	if _, err := io.ReadFull(r, head); err != nil {
+		return 0, fmt.Errorf("%w: %s: %v", ErrPayload, kind, err)
+	}
+	if !IsELF(head) {
+		return 0, fmt.Errorf("%w: the %s payload does not decompress to an ELF vmlinux: it starts % x", ErrPayload, kind, head)
+	}
+	n, err := io.Copy(w, io.MultiReader(bytes.NewReader(head), io.LimitReader(r, want+1-int64(len(head)))))
+	if err != nil {
 		return n, fmt.Errorf("%w: %s: %v", ErrPayload, kind, err)
 	}
 	if n != want {
 		return n, fmt.Errorf("%w: %s payload gave %d bytes, its trailer says %d", ErrPayload, kind, n, want)
 	}
 	return n, nil
+}
+
+// decompress reads body, the payload without its size trailer, as kind
+// compresses it; want bounds what it may allocate.
+func decompress(kind string, body io.Reader, want int64) (io.Reader, error) {
+	switch kind {
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return nil, err
+		}
+		zr.Multistream(false)
+		return zr, nil
+	case "bzip2":
+		return bzip2.NewReader(body), nil
+	case "lz4":
+		return lz4.NewReader(body), nil
+	case "xz":
+		return newXZReader(body, want)
+	}
+	return nil, errors.New("this compression is not supported here (gzip, bzip2, LZ4 and XZ are); boot the bzImage as it is")
 }
