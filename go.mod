@@ -3,6 +3,7 @@ module github.com/govmm/govmm
 go 1.26.0
 
 require (
+	github.com/klauspost/compress v1.20.4
 	github.com/opencontainers/runtime-spec v1.3.0
 	github.com/pierrec/lz4/v4 v4.1.22
 	github.com/schollz/progressbar/v3 v3.19.1

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 )
 
@@ -97,6 +98,7 @@ func (k *Kernel) ExtractVmlinux(w io.Writer) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: %s: %v", ErrPayload, kind, err)
 	}
+	defer r.Close()
 	head := make([]byte, len(elfMagic))
 	if _, err := io.ReadFull(r, head); err != nil {
 		return 0, fmt.Errorf("%w: %s: %v", ErrPayload, kind, err)
@@ -116,7 +118,7 @@ func (k *Kernel) ExtractVmlinux(w io.Writer) (int64, error) {
 
 // decompress reads body, the payload without its size trailer, as kind
 // compresses it; want bounds what it may allocate.
-func decompress(kind string, body io.Reader, want int64) (io.Reader, error) {
+func decompress(kind string, body io.Reader, want int64) (io.ReadCloser, error) {
 	switch kind {
 	case "gzip":
 		zr, err := gzip.NewReader(body)
@@ -126,11 +128,23 @@ func decompress(kind string, body io.Reader, want int64) (io.Reader, error) {
 		zr.Multistream(false)
 		return zr, nil
 	case "bzip2":
-		return bzip2.NewReader(body), nil
+		return io.NopCloser(bzip2.NewReader(body)), nil
 	case "lz4":
-		return lz4.NewReader(body), nil
+		return io.NopCloser(lz4.NewReader(body)), nil
 	case "xz":
-		return newXZReader(body, want)
+		zr, err := newXZReader(body, want)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(zr), nil
+	case "zstd":
+		// One goroutine, the caller's; the window, which zstd -22 sets
+		// to 128 MiB whatever the input, bounded as the output is.
+		zr, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxVmlinux))
+		if err != nil {
+			return nil, err
+		}
+		return zr.IOReadCloser(), nil
 	}
-	return nil, errors.New("this compression is not supported here (gzip, bzip2, LZ4 and XZ are); boot the bzImage as it is")
+	return nil, errors.New("this compression is not supported here (gzip, bzip2, LZ4, XZ and ZSTD are); boot the bzImage as it is")
 }

@@ -18,16 +18,19 @@ func testVmlinux() []byte {
 	return append([]byte("\x7fELF"), bytes.Repeat(bcjInput(7, 600), 40)...)
 }
 
-// testdata/vmlinux.xz is testVmlinux() as Linux's xz_wrap.sh compresses
-// an x86 kernel: `xz --format=xz --check=crc32 --x86 --lzma2`.
-func committedXZ(t testing.TB) []byte {
+// committed is a file in testdata, made from testVmlinux() by a CLI:
+// vmlinux.xz as Linux's xz_wrap.sh compresses an x86 kernel (`xz
+// --format=xz --check=crc32 --x86 --lzma2`), vmlinux.zst by `zstd -19`.
+func committed(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile("testdata/vmlinux.xz")
+	b, err := os.ReadFile("testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
+
+func committedXZ(t testing.TB) []byte { return committed(t, "vmlinux.xz") }
 
 // compressed is testVmlinux() through the named CLI.
 func compressed(t *testing.T, name string, args ...string) []byte {
@@ -87,45 +90,54 @@ func TestExtractXZ(t *testing.T) {
 	}
 }
 
-// A stream cut anywhere is an error that says so, never a short vmlinux.
-func TestExtractXZTruncated(t *testing.T) {
-	xz := committedXZ(t)
-	for n := len(xzMagic); n < len(xz); n++ {
-		_, err := extract(t, xz[:n], nil)
-		if !errors.Is(err, ErrPayload) || !strings.Contains(err.Error(), "xz") {
-			t.Fatalf("cut to %d of %d bytes: %v; want ErrPayload naming xz", n, len(xz), err)
+// A stream cut anywhere is an error that names the compression, never a
+// short vmlinux.
+func TestExtractTruncated(t *testing.T) {
+	for kind, file := range map[string]string{"xz": "vmlinux.xz", "zstd": "vmlinux.zst"} {
+		b := committed(t, file)
+		for n := len(xzMagic); n < len(b); n++ {
+			_, err := extract(t, b[:n], nil)
+			if !errors.Is(err, ErrPayload) || !strings.Contains(err.Error(), kind) {
+				t.Fatalf("%s cut to %d of %d bytes: %v; want ErrPayload naming %s", file, n, len(b), err, kind)
+			}
 		}
 	}
+	xz := committedXZ(t)
 	if _, err := extract(t, xz[:len(xz)-20], nil); !strings.Contains(err.Error(), "cut short") {
-		t.Errorf("cut inside the index: %v; want it said to be cut short", err)
+		t.Errorf("xz cut inside the index: %v; want it said to be cut short", err)
 	}
 }
 
 // A stream with a byte changed anywhere gives an error, or the vmlinux as
-// it was: every byte is covered by a CRC32, the data's check or a rule,
-// except an LZMA2 chunk's compressed size, which ulikunitz/xz's Reader2
-// does not hold the chunk to (it decodes by the uncompressed size) and
-// which does not change what it decodes to.
-func TestExtractXZCorrupted(t *testing.T) {
-	xz := committedXZ(t)
-	unnoticed := 0
-	for i := range xz {
-		for _, flip := range []byte{0x01, 0x80} {
-			bad := bytes.Clone(xz)
-			bad[i] ^= flip
-			got, err := extract(t, bad, nil)
-			switch {
-			case err == nil && !bytes.Equal(got, testVmlinux()):
-				t.Errorf("byte %d ^ %#x: extracted a vmlinux that differs at byte %d", i, flip, firstDiff(got, testVmlinux()))
-			case err == nil:
-				unnoticed++
-			case !errors.Is(err, ErrPayload):
-				t.Errorf("byte %d ^ %#x: %v; want ErrPayload", i, flip, err)
+// it was. In the xz stream every byte is covered by a CRC32, the data's
+// check or a rule, except an LZMA2 chunk's compressed size, which
+// ulikunitz/xz's Reader2 does not hold the chunk to (it decodes by the
+// uncompressed size) and which does not change what it decodes to.
+func TestExtractCorrupted(t *testing.T) {
+	for _, tc := range []struct {
+		file      string
+		unnoticed int // changed bytes that may go unnoticed
+	}{{"vmlinux.xz", 4}, {"vmlinux.zst", 4}} {
+		b := committed(t, tc.file)
+		unnoticed := 0
+		for i := range b {
+			for _, flip := range []byte{0x01, 0x80} {
+				bad := bytes.Clone(b)
+				bad[i] ^= flip
+				got, err := extract(t, bad, nil)
+				switch {
+				case err == nil && !bytes.Equal(got, testVmlinux()):
+					t.Errorf("%s byte %d ^ %#x: extracted a vmlinux that differs at byte %d", tc.file, i, flip, firstDiff(got, testVmlinux()))
+				case err == nil:
+					unnoticed++
+				case !errors.Is(err, ErrPayload):
+					t.Errorf("%s byte %d ^ %#x: %v; want ErrPayload", tc.file, i, flip, err)
+				}
 			}
 		}
-	}
-	if unnoticed > 4 {
-		t.Errorf("%d changed bytes went unnoticed", unnoticed)
+		if unnoticed > tc.unnoticed {
+			t.Errorf("%s: %d changed bytes went unnoticed", tc.file, unnoticed)
+		}
 	}
 }
 
@@ -191,4 +203,25 @@ func rehead(xz []byte, off int, v byte) []byte {
 	h[off] = v
 	binary.LittleEndian.PutUint32(h[len(h)-4:], crc32.ChecksumIEEE(h[:len(h)-4]))
 	return b
+}
+
+func TestExtractZstd(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		zst  func(t *testing.T) []byte
+	}{
+		{"committed", func(t *testing.T) []byte { return committed(t, "vmlinux.zst") }},
+		{"as Linux compresses", func(t *testing.T) []byte { return compressed(t, "zstd", "-q", "-22", "--ultra", "-c") }},
+		{"no checksum", func(t *testing.T) []byte { return compressed(t, "zstd", "-q", "-3", "--no-check", "-c") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := extract(t, tc.zst(t), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, testVmlinux()) {
+				t.Errorf("extracted %d bytes, differing from the %d-byte vmlinux at byte %d", len(got), len(testVmlinux()), firstDiff(got, testVmlinux()))
+			}
+		})
+	}
 }
