@@ -225,3 +225,28 @@ func TestExtractZstd(t *testing.T) {
 		})
 	}
 }
+
+// A block may say it holds no bytes (section 3.1.4): one that does,
+// built here field by field, decodes to nothing.
+func TestXZEmptyBlock(t *testing.T) {
+	le := binary.LittleEndian
+	flags := []byte{0x00, 0x01} // CRC32
+	s := append(bytes.Clone(xzMagic), flags...)
+	s = le.AppendUint32(s, crc32.ChecksumIEEE(flags))
+	// Block header: 12 bytes, uncompressed size 0, LZMA2 with an 8 MiB
+	// dictionary, padding, CRC32.
+	h := []byte{0x02, 0x80, 0x00, xzFilterLZMA2, 0x01, 0x16, 0x00, 0x00}
+	s = le.AppendUint32(append(s, h...), crc32.ChecksumIEEE(h))
+	s = append(s, 0x00, 0, 0, 0) // LZMA2's end marker alone, padding
+	s = le.AppendUint32(s, 0)    // the CRC32 of nothing
+	index := []byte{0x00, 0x01, 12 + 1 + 4, 0x00}
+	s = le.AppendUint32(append(s, index...), crc32.ChecksumIEEE(index))
+	footer := le.AppendUint32(nil, uint32(len(index)+4)/4-1)
+	footer = append(footer, flags...)
+	s = le.AppendUint32(s, crc32.ChecksumIEEE(footer))
+	s = append(append(s, footer...), 'Y', 'Z')
+	out, err := io.ReadAll(mustXZ(t, s))
+	if err != nil || len(out) != 0 {
+		t.Errorf("empty block: %d bytes, %v; want none and no error", len(out), err)
+	}
+}

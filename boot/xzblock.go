@@ -74,7 +74,11 @@ func parseXZBlockHeader(b []byte) (xzBlockHeader, error) {
 	r := bytes.NewReader(body[2:])
 	var err error
 	if flags&0x40 != 0 {
-		if h.compressed, err = readSize(r); err != nil {
+		// The data of a block is never empty (section 3.1.3).
+		if h.compressed, err = readSize(r); err == nil && h.compressed == 0 {
+			err = errors.New("zero")
+		}
+		if err != nil {
 			return h, fmt.Errorf("compressed size: %w", err)
 		}
 	}
@@ -94,10 +98,10 @@ func parseXZBlockHeader(b []byte) (xzBlockHeader, error) {
 	return h, nil
 }
 
-// readSize reads a size, which must fit an int64 and not be zero.
+// readSize reads a size, which must fit an int64.
 func readSize(r io.ByteReader) (int64, error) {
 	v, err := readVLI(r)
-	if err == nil && (v == 0 || v > 1<<62) {
+	if err == nil && v > 1<<62 {
 		err = fmt.Errorf("size %d", v)
 	}
 	return int64(v), err
