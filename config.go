@@ -77,6 +77,36 @@ type Config struct {
 
 	// KVMDevice is the path of the KVM device; DefaultKVMDevice if empty.
 	KVMDevice string
+
+	// Confine, when not nil, confines the whole process to this VM from
+	// its first instruction on: see Confinement. Only for a process that
+	// runs this one VM, as govmm run does.
+	Confine *Confinement
+}
+
+// Confinement is what Run leaves the process once every vCPU is created and
+// configured, before the guest's first instruction: no capability on any
+// thread and, unless NoSeccomp, a seccomp filter on every thread that allows
+// only the system calls a running VM makes (README, Security, lists them)
+// and the caller's needs below. A thread that makes any other call stops the
+// process at once with a line on standard error naming the call, and exit
+// status KillStatus. It lasts for the life of the process: no other VM can be
+// built in it afterwards, and no file opened, unless Files. It needs
+// no_new_privs on every thread, which Run sets, and a build without cgo,
+// where Go reaches every thread: a cgo build is refused.
+type Confinement struct {
+	// NoSeccomp leaves out the filter (for debugging: it is unsafe), but
+	// still drops every capability.
+	NoSeccomp bool
+	// Files lets the process create, replace and remove files after the
+	// guest starts (govmm run's --stats file).
+	Files bool
+	// Ioctls are further ioctl request numbers the caller issues while the
+	// VM runs, e.g. a terminal's (TCGETS, TCSETS, TIOCGWINSZ).
+	Ioctls []uint64
+	// KillStatus is the exit status of a process stopped by a forbidden
+	// call.
+	KillStatus int
 }
 
 // ErrInvalidConfig is wrapped by every error Validate returns.

@@ -40,6 +40,12 @@ func (c Config) machine() machine.Config {
 		Boot:          machine.BootPath(c.Boot),
 		KernelCache:   c.KernelCache,
 	}
+	if c.Confine != nil {
+		mc.Confine = &machine.Confine{
+			Seccomp: !c.Confine.NoSeccomp, Files: c.Confine.Files,
+			Ioctls: c.Confine.Ioctls, KillStatus: c.Confine.KillStatus,
+		}
+	}
 	for _, d := range c.Disks {
 		mc.Disks = append(mc.Disks, d.machine())
 	}

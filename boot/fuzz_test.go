@@ -2,6 +2,8 @@ package boot
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"io"
 	"testing"
 
@@ -138,4 +140,129 @@ func readXZ(xz []byte, limit int64, split func(io.Reader) io.Reader) ([]byte, er
 		return nil, err
 	}
 	return io.ReadAll(io.LimitReader(r, limit+1))
+}
+
+// FuzzReadVmlinux feeds ELF files through ReadVmlinux and, when accepted,
+// LoadPVH. An accepted kernel has a PVH entry and 1 to maxSegments
+// segments, each with its file bytes inside the file and no more of them
+// than of memory; a loaded one lies in RAM above 1 MiB, holds exactly the
+// file's bytes, and is entered at its PVH entry with EBX at the start info.
+func FuzzReadVmlinux(f *testing.F) {
+	seeds := []func(*elfImage){
+		func(*elfImage) {},
+		func(im *elfImage) { im.entry = im.entry[:4] },
+		func(im *elfImage) { im.entry = binary.LittleEndian.AppendUint64(nil, 1<<32) },
+		func(im *elfImage) { im.segs[1].paddr = im.segs[0].paddr + 1 },     // overlap
+		func(im *elfImage) { im.segs[0].paddr = 0x9000 },                   // below 1 MiB
+		func(im *elfImage) { im.segs[1].paddr = ^uint64(0) - 0x1000 },      // wraps
+		func(im *elfImage) { im.segs[1].memsz = 1 << 40 },                  // past RAM
+		func(im *elfImage) { im.truncate = 100 },                           // truncated
+		func(im *elfImage) { im.noteName, im.entry = "Xen", []byte{1, 2} }, // bad note
+		func(im *elfImage) { im.segs = nil },
+	}
+	for _, edit := range seeds {
+		im := vmlinuxImage()
+		edit(&im)
+		f.Add(im.bytes())
+	}
+	ram := newRAM(f, 64*memory.MiB)
+	f.Fuzz(func(t *testing.T, image []byte) {
+		v, err := ReadVmlinux(bytes.NewReader(image))
+		if err != nil {
+			return
+		}
+		if n := len(v.Segments); n < 1 || n > maxSegments {
+			t.Fatalf("accepted %d segments", n)
+		}
+		files := make([][]byte, len(v.Segments))
+		for i, s := range v.Segments {
+			files[i], err = io.ReadAll(io.NewSectionReader(s.Data, 0, s.Data.Size()))
+			if err != nil || int64(len(files[i])) != s.Data.Size() || uint64(len(files[i])) > s.MemSize || !bytes.Contains(image, files[i]) {
+				t.Fatalf("segment %d: %d of %d file bytes for %d of memory, %v", i, len(files[i]), s.Data.Size(), s.MemSize, err)
+			}
+		}
+		e, err := LoadPVH(ram, PVHConfig{Kernel: v, Initrd: bytes.NewReader([]byte("initrd")), Cmdline: "console=hvc0"})
+		if err != nil {
+			return
+		}
+		if e.KernelStart < lowKernel || e.KernelEnd > ram.LowEnd() || e.RIP != uint64(v.Entry) || e.RBX != uint64(startInfoAddr) {
+			t.Fatalf("kernel at [%v, %v) entered at %#x with EBX %#x; RAM ends at %v", e.KernelStart, e.KernelEnd, e.RIP, e.RBX, ram.LowEnd())
+		}
+		for i, s := range v.Segments {
+			got := make([]byte, len(files[i]))
+			if err := ram.ReadAt(got, memory.GuestAddress(s.Addr)); err != nil || !bytes.Equal(got, files[i]) {
+				t.Fatalf("segment %d at %#x does not hold its file bytes: %v", i, s.Addr, err)
+			}
+			if s.Addr < uint64(e.KernelStart) || s.Addr+s.MemSize > uint64(e.KernelEnd) {
+				t.Fatalf("segment %d at [%#x, +%#x) outside the kernel's [%v, %v)", i, s.Addr, s.MemSize, e.KernelStart, e.KernelEnd)
+			}
+		}
+		if e.InitrdStart < e.KernelEnd || e.InitrdEnd > ram.LowEnd() || e.InitrdEnd-e.InitrdStart != 6 {
+			t.Fatalf("initrd at [%v, %v), kernel ends at %v", e.InitrdStart, e.InitrdEnd, e.KernelEnd)
+		}
+		if magic, err := ram.ReadUint32(startInfoAddr); err != nil || magic != startInfoMagic {
+			t.Fatalf("start info magic %#x, %v", magic, err)
+		}
+	})
+}
+
+// extractLimit keeps the fuzz target fast: a payload whose trailer claims
+// more than this is only parsed, not decompressed.
+const extractLimit = 16 << 20
+
+// counter is an io.Writer that counts and keeps the first bytes.
+type counter struct {
+	n    int64
+	head []byte
+}
+
+func (c *counter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	if len(c.head) < 64 {
+		c.head = append(c.head, p[:min(len(p), 64-len(c.head))]...)
+	}
+	return len(p), nil
+}
+
+// FuzzExtractVmlinux extracts fuzzed payloads from a bzImage. Every error
+// wraps ErrPayload; the output is never more than one byte past what the
+// trailer says, and a success gives exactly that many bytes from a
+// compression ExtractVmlinux supports.
+func FuzzExtractVmlinux(f *testing.F) {
+	vmlinux := vmlinuxImage().bytes()
+	gz, l4 := compress(f, vmlinux)
+	for _, p := range [][]byte{
+		sized(gz.Bytes(), len(vmlinux)), sized(l4.Bytes(), len(vmlinux)), sized(gz.Bytes(), len(vmlinux)+1),
+		sized(gz.Bytes()[:gz.Len()/2], len(vmlinux)), sized([]byte("BZh91AY&SY"), 10),
+		sized([]byte{0xfd, '7', 'z', 'X', 'Z', 0, 1, 2}, 10), sized(committedXZ(f), len(testVmlinux())), {0x1f, 0x8b}, nil,
+	} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		k := withPayload(t, payload)
+		if len(payload) >= 4 && binary.LittleEndian.Uint32(payload[len(payload)-4:]) > extractLimit {
+			return
+		}
+		var out counter
+		n, err := k.ExtractVmlinux(&out)
+		if err != nil && !errors.Is(err, ErrPayload) {
+			t.Fatalf("error %v does not wrap ErrPayload", err)
+		}
+		if n != out.n {
+			t.Fatalf("returned %d bytes, wrote %d", n, out.n)
+		}
+		if len(payload) < 4 {
+			if err == nil {
+				t.Fatalf("extracted %d bytes from a %d-byte payload", n, len(payload))
+			}
+			return
+		}
+		want := int64(binary.LittleEndian.Uint32(payload[len(payload)-4:]))
+		if n > want+1 || err == nil && n != want {
+			t.Fatalf("extracted %d bytes, the trailer says %d: %v", n, want, err)
+		}
+		if kind, cerr := k.Compression(); err == nil && (cerr != nil || kind == "lzma" || kind == "lzo") {
+			t.Fatalf("extracted a payload of compression %q (%v)", kind, cerr)
+		}
+	})
 }

@@ -93,6 +93,9 @@ func (k *Kernel) ExtractVmlinux(w io.Writer) (int64, error) {
 	if want > maxVmlinux {
 		return 0, fmt.Errorf("%w: the payload says it holds %d bytes", ErrPayload, want)
 	}
+	if want < int64(len(elfMagic)) {
+		return 0, fmt.Errorf("%w: the payload says it holds %d bytes, too few for an ELF vmlinux", ErrPayload, want)
+	}
 	body := io.NewSectionReader(p, 0, p.Size()-4)
 	r, err := decompress(kind, body, want)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 
 // withPayload is a bzImage whose protected-mode kernel holds payload at
 // payload_offset 0x100, as Linux's build lays it out.
-func withPayload(t *testing.T, payload []byte) *Kernel {
+func withPayload(t testing.TB, payload []byte) *Kernel {
 	t.Helper()
 	im := defaultImage()
 	im.protected = 0x100 + len(payload) + 0x40
@@ -44,16 +44,25 @@ func sized(compressed []byte, n int) []byte {
 	return binary.LittleEndian.AppendUint32(bytes.Clone(compressed), uint32(n))
 }
 
-func TestExtractVmlinux(t *testing.T) {
-	vmlinux := bytes.Repeat([]byte("\x7fELF vmlinux "), 5000)
-	gz := bytes.NewBuffer(gzipped(vmlinux))
-	var l4 bytes.Buffer
-	lw := lz4.NewWriter(&l4)
+// compress returns vmlinux compressed with gzip and with lz4's legacy
+// frame, as Linux's build would for its payload.
+func compress(t testing.TB, vmlinux []byte) (gz, l4 *bytes.Buffer) {
+	gz, l4 = &bytes.Buffer{}, &bytes.Buffer{}
+	zw := gzip.NewWriter(gz)
+	zw.Write(vmlinux)
+	zw.Close()
+	lw := lz4.NewWriter(l4)
 	if err := lw.Apply(lz4.LegacyOption(true)); err != nil {
 		t.Fatal(err)
 	}
 	lw.Write(vmlinux)
 	lw.Close()
+	return gz, l4
+}
+
+func TestExtractVmlinux(t *testing.T) {
+	vmlinux := bytes.Repeat([]byte("\x7fELF vmlinux "), 5000)
+	gz, l4 := compress(t, vmlinux)
 	for _, tc := range []struct {
 		name    string
 		payload []byte

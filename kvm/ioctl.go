@@ -58,3 +58,15 @@ func ioctl(fd, req, arg uintptr) (uintptr, error) {
 func retry(req uintptr, errno unix.Errno) bool {
 	return errno == unix.EINTR && req != kvmRun
 }
+
+// RunIoctls are the requests this package issues on VM and vCPU fds once
+// every vCPU is created and configured: running the vCPUs, reading where
+// they are (a snapshot), raising interrupts and (re)wiring irqfds,
+// ioeventfds and MSI routes as the guest programs its devices. A process
+// confined to a running VM (package seccomp) allows these and no other.
+func RunIoctls() []uint64 {
+	return []uint64{
+		kvmRun, kvmGetRegs, kvmGetSregs, kvmGetLAPIC, kvmGetMPState,
+		kvmIRQLine, kvmSetGSIRouting, kvmIRQFD, kvmIOEventFD, kvmSignalMSI,
+	}
+}

@@ -40,8 +40,12 @@ func TestOpenPermission(t *testing.T) {
 	errc := make(chan error)
 	go func() {
 		// Never unlocked: Go ends the thread with the goroutine, so the
-		// changed fsuid dies with it.
+		// changed fsuid and fsgid die with it.
 		runtime.LockOSThread()
+		if err := unix.Setfsgid(65534); err != nil {
+			errc <- fmt.Errorf("setfsgid: %w", err)
+			return
+		}
 		if err := unix.Setfsuid(65534); err != nil {
 			errc <- fmt.Errorf("setfsuid: %w", err)
 			return

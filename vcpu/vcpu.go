@@ -32,6 +32,11 @@ type Setup struct {
 	Regs           *kvm.Regs
 	// Sregs edits the vCPU's special registers in place (from their reset state).
 	Sregs func(*kvm.Sregs)
+	// Go, when not nil, holds the vCPU back after it is configured until
+	// it is closed, so that the process can be confined (package seccomp)
+	// before the guest's first instruction. Stop before closing it ends
+	// the vCPU without a single KVM_RUN.
+	Go <-chan struct{}
 }
 
 // VCPU is one running virtual CPU.
@@ -104,6 +109,9 @@ func (v *VCPU) thread(setup Setup) {
 	v.stats, v.noStats = stats, res.NoStats
 	v.mu.Unlock()
 	v.ready <- nil
+	if setup.Go != nil {
+		<-setup.Go
+	}
 	res.Stop, res.Err = v.loop(cpu)
 	if stats != nil {
 		v.mu.Lock()

@@ -151,6 +151,7 @@ func runBundle(f *runFlags, stdin *os.File, stdout, stderr io.Writer) int {
 		{In: stdinIn, Out: first.wrap(stdout)},
 		{In: nil, Out: first.wrap(stderr)},
 	}
+	cfg.Confine = f.confinement(stderr, exitBundleError)
 	vm, err := govmm.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "govmm: %v\n", err)

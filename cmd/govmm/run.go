@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"github.com/govmm/govmm"
 )
@@ -58,6 +59,22 @@ at its own entry.
 A guest that hangs: send govmm SIGQUIT (kill -QUIT PID). It prints where each
 vCPU is (registers, halted or running, interrupts pending in its local APIC)
 and every goroutine's stack to standard error, then exits with status 2.
+
+Security: once the VM is built (files, taps, guest RAM, every vCPU), govmm
+drops every capability and, before the guest's first instruction, installs
+a seccomp filter on all its threads: from then on it may only do what a
+running VM does (read and write the fds it holds, run its vCPUs, rewire the
+guest's interrupts, what the Go runtime needs); no exec, new process,
+socket or open (except to write --stats). A forbidden call stops govmm at
+once, exit status 1 (125 with --bundle), with a line naming the call: a
+bug in govmm or a guest exploiting one, please report it. --seccomp=off
+leaves the filter out, for debugging only. Without root: be in the group
+that owns /dev/kvm and have root make your taps (ip tuntap add NAME mode tap
+user $USER). --jail DIR --uid N --gid N, as root, runs the VM's govmm
+chrooted into DIR, in new mount, PID and IPC namespaces, as N:N with no
+other group: DIR holds what the VM uses (every path given is inside it),
+and govmm makes DIR/dev/kvm and DIR/dev/net/tun for that user and copies
+itself to DIR/govmm; the tap must exist, made for user N.
 
 Devices: every guest gets a virtio-rng. --disk and --net add virtio-blk and
 virtio-net devices on PCI; the guest kernel needs the virtio_pci, virtio_blk
@@ -124,6 +141,11 @@ type runFlags struct {
 	debug      bool
 	bundle     string
 	rootImage  string
+	seccomp    string
+	// jail, uid and gid: --jail runs govmm again inside the jail.
+	jail           string
+	uid, gid       uint32
+	uidSet, gidSet bool
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
@@ -143,12 +165,20 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.statsPath, "stats", "", "write KVM exit statistics and each virtqueue's kicks, chains and interrupts as JSON to `FILE` when the VM ends, and on SIGUSR1 while it runs; with --bundle also the start's timeline (bundle_start: when init said ready, the process started and its first output came, on the host's clock and the guest's)")
 	fs.BoolVar(&f.debug, "debug", false, "report guest accesses to ports and addresses that have no device")
 	fs.StringVar(&f.rootImage, "root-image", "", "with --bundle: boot the process's root from `FILE`, an ext4 image of the bundle's root file system made beforehand (e.g. by mke2fs -d), instead of the cached image govmm builds and re-checks against the tree at each start; govmm does not compare FILE with the tree")
+	fs.StringVar(&f.seccomp, "seccomp", "on", "on: once the VM is built, govmm allows itself only the system calls a running VM makes, and stops at once, naming the call, if it makes another (see Security below); off: no filter, for debugging only: unsafe, a guest that exploits a bug in govmm then reaches every system call of this process")
+	fs.StringVar(&f.jail, "jail", "", "run the VM's govmm chrooted into `DIR`, in new mount, PID and IPC namespaces, as --uid and --gid, with every path (--kernel, --initrd, --disk, --stats) inside DIR; needs root; see Security below")
+	fs.Uint32Var(&f.uid, "uid", 0, "with --jail: the user `ID` govmm runs as in the jail")
+	fs.Uint32Var(&f.gid, "gid", 0, "with --jail: the group `ID` govmm runs as in the jail")
 	fs.StringVar(&f.bundle, "bundle", "", "run the process of the OCI runtime bundle `DIR` (config.json and its root file system, as runc run takes it) in the microVM; see Containers below")
 	fs.Usage = func() { fmt.Fprintf(stderr, runHelp, fs.FlagUsages()) }
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	f.cmdlineSet = fs.Changed("cmdline")
+	f.uidSet, f.gidSet = fs.Changed("uid"), fs.Changed("gid")
+	if (f.uidSet || f.gidSet) && f.jail == "" {
+		return nil, errors.New("--uid and --gid are the jail's user: give --jail too (without it, run govmm as that user)")
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q: run takes only flags (quote a --cmdline with spaces)", fs.Arg(0))
 	}
@@ -170,7 +200,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--memory: %w", err)
 	}
-	if f.statsPath != "" {
+	if f.statsPath != "" && f.jail == "" { // a jail's is checked inside it
 		if err := checkStatsPath(f.statsPath); err != nil {
 			return nil, err
 		}
@@ -179,7 +209,28 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 		return nil, fmt.Errorf("--memory %s: give a size of at least 16M, e.g. 512M", f.memory)
 	}
 	f.cfg.Memory = size
+	if f.seccomp != "on" && f.seccomp != "off" {
+		return nil, fmt.Errorf("--seccomp %q: give on (the default) or off", f.seccomp)
+	}
 	return f, f.parseDevices()
+}
+
+// terminalIoctls are the requests govmm makes on a terminal while the VM
+// runs: reading and restoring its mode, and its size for a --bundle tty.
+var terminalIoctls = []uint64{unix.TCGETS, unix.TCSETS, unix.TIOCGWINSZ}
+
+// confinement is what govmm keeps of its privileges once the VM is built;
+// killStatus is the exit status if it breaks its own filter.
+func (f *runFlags) confinement(stderr io.Writer, killStatus int) *govmm.Confinement {
+	if f.seccomp == "off" {
+		fmt.Fprintln(stderr, "govmm: warning: --seccomp=off is unsafe: no system call filter; a guest that exploits a bug in govmm reaches every system call of this process (use it for debugging only)")
+	}
+	return &govmm.Confinement{
+		NoSeccomp:  f.seccomp == "off",
+		Files:      f.statsPath != "",
+		Ioctls:     terminalIoctls,
+		KillStatus: killStatus,
+	}
 }
 
 // checkStatsPath refuses, before the VM starts, a --stats file that could
@@ -246,10 +297,14 @@ func runCommand(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "govmm: %v\n", err)
 		return exitError
 	}
+	if f.jail != "" {
+		return runJailed(f, args, stdin, stdout, stderr)
+	}
 	if f.bundle != "" {
 		return runBundle(f, stdin, stdout, stderr)
 	}
 	f.cfg.Console = stdout
+	f.cfg.Confine = f.confinement(stderr, exitError)
 	vm, err := govmm.New(f.cfg)
 	if errors.Is(err, govmm.ErrInvalidConfig) {
 		fmt.Fprintf(stderr, "govmm: %v\nRun 'govmm run --help' for usage.\n", err)

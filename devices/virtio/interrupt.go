@@ -38,7 +38,8 @@ func (t *PCI) configChanged() {
 
 // broken marks the device as needing reset (virtio 1.2 §2.1.2) and tells
 // the driver with a configuration change notification. Only the first
-// failure until the next reset is logged and notified.
+// failure until the next reset is notified, and logged at most once a
+// second across resets.
 func (t *PCI) broken(err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -50,7 +51,7 @@ func (t *PCI) brokenLocked(err error) {
 		return
 	}
 	t.common.status |= StatusNeedsReset
-	t.log.Warn("virtio device needs reset", "device", t.name, "err", err)
+	t.broke.Warn("virtio device needs reset", "err", err)
 	t.raiseLocked(t.common.configVector, isrConfig)
 }
 

@@ -86,6 +86,7 @@ type PCI struct {
 	msi     devices.MSIVectors
 	intx    devices.IRQLine
 	log     *slog.Logger
+	broke   *Warner // "needs reset" lines: a driver may break, reset and break the device in a loop
 	cs      *pci.ConfigSpace
 	caps    capOffsets
 	offered uint64
@@ -125,6 +126,7 @@ func NewPCI(dev Device, mem *memory.RAM, cfg PCIConfig) (*PCI, error) {
 	if t.log == nil {
 		t.log = slog.Default()
 	}
+	t.broke = newWarnerTo(t.log, "device", name)
 	t.common.queues = make([]queueState, len(t.maxSize))
 	t.counts = make([]QueueCounters, len(t.maxSize))
 	nvec := 0

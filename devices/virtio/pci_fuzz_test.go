@@ -165,9 +165,9 @@ func getLE(b []byte) uint64 {
 	return binary.LittleEndian.Uint64(v[:])
 }
 
-// record runs script against a fresh guest and returns its accesses.
-func record(f *testing.F, script func(g *guest)) []byte {
-	g := newGuest(f, newFakeDev(), guestOpts{})
+// record runs script against a fresh guest of dev and returns its accesses.
+func record(f *testing.F, dev *fakeDev, script func(g *guest)) []byte {
+	g := newGuest(f, dev, guestOpts{})
 	r := &recorder{fn: g.fn, bar: g.bar}
 	g.fn, g.bar = r, r
 	script(g)
@@ -175,24 +175,24 @@ func record(f *testing.F, script func(g *guest)) []byte {
 }
 
 func fuzzSeeds(f *testing.F) {
-	f.Add(record(f, func(g *guest) {
+	f.Add(record(f, newFakeDev(), func(g *guest) {
 		g.probe(virtio.FeatureVersion1 | virtio.FeatureRingEventIdx | virtio.FeatureRingIndirectDesc)
 	}))
-	f.Add(append(record(f, func(g *guest) {
+	f.Add(append(record(f, newFakeDev(), func(g *guest) {
 		g.negotiate(virtio.FeatureVersion1)
 		g.setupQueue(0, 256, 0)
 		g.addStatus(virtio.StatusDriverOK)
 	}), append(encodeOp(opEvent, 1, 0, 0), encodeOp(opBARRead, 1, 0x1000, 0)...)...))
-	f.Add(append(record(f, func(g *guest) { g.probe(virtio.FeatureVersion1) }),
+	f.Add(append(record(f, newFakeDev(), func(g *guest) { g.probe(virtio.FeatureVersion1) }),
 		append(encodeOp(opEvent, 1, 1, 0), encodeOp(opEvent, 1, 3, 0)...)...))
-	f.Add(record(f, func(g *guest) {
+	f.Add(record(f, newFakeDev(), func(g *guest) {
 		g.negotiate(virtio.FeatureVersion1)
 		g.setupQueue(1, 64, 2)
 		g.wc(cQDesc, 8, 0xffff_ffff_ffff_fff0)
 		g.addStatus(virtio.StatusDriverOK)
 		g.reset()
 	}))
-	f.Add(record(f, func(g *guest) {
+	f.Add(record(f, newFakeDev(), func(g *guest) {
 		pos := g.caps[5].pos
 		g.cfgWrite(pos+8, 4, uint32(g.common(cStatus)))
 		g.cfgWrite(pos+12, 4, 1)

@@ -369,6 +369,23 @@ func TestPCIBroken(t *testing.T) {
 	}
 }
 
+// A driver that breaks the device, resets it and breaks it again, as fast
+// as it can, gets one log line a second, not one per reset.
+func TestPCIBrokenAfterEveryResetLogsRateLimited(t *testing.T) {
+	dev := newFakeDev()
+	g := newGuest(t, dev, guestOpts{})
+	for range 50 {
+		g.reset()
+		g.addStatus(virtio.StatusAcknowledge | virtio.StatusDriver | virtio.StatusDriverOK) // no FEATURES_OK: broken
+		if g.status()&virtio.StatusNeedsReset == 0 {
+			t.Fatalf("status %#x: DRIVER_OK without FEATURES_OK did not break the device", g.status())
+		}
+	}
+	if n := strings.Count(g.logs.String(), "needs reset"); n != 1 {
+		t.Errorf("%d log lines for 50 breaks in a row, want 1 (a second's worth): %q", n, g.logs)
+	}
+}
+
 func TestPCIConfigChanged(t *testing.T) {
 	dev := newFakeDev()
 	g := newGuest(t, dev, guestOpts{})

@@ -12,7 +12,8 @@ import (
 // storms are limited too; the lines held back are counted on the next
 // line that goes out.
 type Warner struct {
-	attrs      []any // the device's identity, first on every line
+	log        *slog.Logger // nil: slog.Default()
+	attrs      []any        // the device's identity, first on every line
 	now        func() time.Time
 	mu         sync.Mutex
 	last       time.Time
@@ -21,6 +22,13 @@ type Warner struct {
 
 // NewWarner returns a Warner whose lines start with attrs (slog pairs).
 func NewWarner(attrs ...any) *Warner { return &Warner{attrs: attrs, now: time.Now} }
+
+// newWarnerTo is NewWarner writing to log instead of slog.Default().
+func newWarnerTo(log *slog.Logger, attrs ...any) *Warner {
+	w := NewWarner(attrs...)
+	w.log = log
+	return w
+}
 
 // Warn logs msg with args unless a line went out less than a second ago.
 func (w *Warner) Warn(msg string, args ...any) {
@@ -42,5 +50,9 @@ func (w *Warner) Warn(msg string, args ...any) {
 	if held > 0 {
 		line = append(line, "suppressed", held) // lines held back since the last one
 	}
-	slog.Warn(msg, line...)
+	if w.log == nil {
+		slog.Warn(msg, line...)
+		return
+	}
+	w.log.Warn(msg, line...)
 }

@@ -77,6 +77,8 @@ func parseCheck(spec string) (check, error) {
 		return parsed(arg, parseDiskRO)
 	case "records":
 		return parsed(arg, parseRecords)
+	case "soak":
+		return parsed(arg, parseSoak)
 	case "discard":
 		return parsed(arg, parseDiscard)
 	case "net":
@@ -87,6 +89,8 @@ func parseCheck(spec string) (check, error) {
 		return parsed(arg, parseTCPRecv)
 	case "agent":
 		return parsed(arg, parseAgent)
+	case "hostile":
+		return parsed(arg, parseHostile)
 	}
 	return nil, fmt.Errorf("no such check %q", name)
 }

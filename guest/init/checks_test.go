@@ -22,6 +22,7 @@ func TestParseChecksAcceptsTheDocumentedSyntax(t *testing.T) {
 		{"tcpsend=192.168.100.1:5001:64", tcpSendCheck{tcpArgs{addr, 64}}},
 		{"tcprecv=192.168.100.1:5001:1", tcpRecvCheck{tcpArgs{addr, 1}}},
 		{"agent=192.168.100.1:5001", agentCheck{addr}},
+		{"soak=/dev/vda:3:60:192.168.100.1:5001", soakCheck{"/dev/vda", 3, 60, addr}},
 	} {
 		name, arg, _ := strings.Cut(tc.spec, "=")
 		got, err := parseArgs(name, arg)
@@ -63,29 +64,34 @@ func parseArgs(name, arg string) (runner, error) {
 		return parseTCPRecv(arg)
 	case "agent":
 		return parseAgent(arg)
+	case "soak":
+		return parseSoak(arg)
 	}
 	return nil, nil
 }
 
 func TestParseChecksRejectsWithAReason(t *testing.T) {
 	for spec, reason := range map[string]string{
-		"nosuch":                     `no such check "nosuch"`,
-		"rtc=1":                      "takes no argument",
-		"hvc=":                       "takes no argument",
-		"disk":                       `device "": want /dev/NAME`,
-		"disk=vda":                   `device "vda"`,
-		"disk=/dev/../etc/passwd":    "lower-case letters and digits",
-		"disk=/dev/vda:1":            `device "/dev/vda:1"`,
-		"diskwrite=/dev/vda:1":       "want DEV:SEED:MIB",
-		"diskwrite=/dev/vda:-1:1":    `SEED "-1"`,
-		"diskwrite=/dev/vda:0x10:1":  `SEED "0x10"`,
-		"diskwrite=/dev/vda:1:0":     "MIB 0: want 1 to 65536",
-		"diskwrite=/dev/vda:1:65537": "MIB 65537",
-		"diskwrite=/dev/vda:1:+4":    `MIB "+4"`,
-		"records=/dev/vda:1":         "want DEV:SEED:N",
-		"records=/dev/vda:1:0":       "N 0: want 1 to 1024",
-		"records=/dev/vda:1:1025":    "N 1025",
-		"diskwrite=/dev/vda:18446744073709551616:1": "below 2^64",
+		"nosuch":                                     `no such check "nosuch"`,
+		"rtc=1":                                      "takes no argument",
+		"hvc=":                                       "takes no argument",
+		"disk":                                       `device "": want /dev/NAME`,
+		"disk=vda":                                   `device "vda"`,
+		"disk=/dev/../etc/passwd":                    "lower-case letters and digits",
+		"disk=/dev/vda:1":                            `device "/dev/vda:1"`,
+		"diskwrite=/dev/vda:1":                       "want DEV:SEED:MIB",
+		"diskwrite=/dev/vda:-1:1":                    `SEED "-1"`,
+		"diskwrite=/dev/vda:0x10:1":                  `SEED "0x10"`,
+		"diskwrite=/dev/vda:1:0":                     "MIB 0: want 1 to 65536",
+		"diskwrite=/dev/vda:1:65537":                 "MIB 65537",
+		"diskwrite=/dev/vda:1:+4":                    `MIB "+4"`,
+		"records=/dev/vda:1":                         "want DEV:SEED:N",
+		"soak=/dev/vda:1:60":                         "want DEV:SEED:SECONDS:HOST:PORT",
+		"soak=/dev/vda:1:0:10.0.0.1:1":               "SECONDS 0: want 1 to 3600",
+		"soak=/dev/vda:1:9:10.0.0.1:0":               `port "0"`,
+		"records=/dev/vda:1:0":                       "N 0: want 1 to 1024",
+		"records=/dev/vda:1:1025":                    "N 1025",
+		"diskwrite=/dev/vda:18446744073709551616:1":  "below 2^64",
 		"diskro=/dev/VDA":                            "lower-case",
 		"discard=/dev/vda:0":                         "want DEV:OFF:LEN",
 		"discard=/dev/vda:1:512":                     "multiples of 512",

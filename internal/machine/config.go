@@ -31,6 +31,21 @@ type Config struct {
 	// vmlinux of a bzImage booted through PVH is kept ("" : nowhere).
 	Boot        BootPath
 	KernelCache string
+	// Confine, when not nil, is applied to the whole process once every
+	// vCPU is configured and before the guest's first instruction.
+	Confine *Confine
+}
+
+// Confine is what a process running one VM keeps (see confine.go).
+type Confine struct {
+	// Seccomp installs the system call filter; capabilities are dropped
+	// either way.
+	Seccomp bool
+	// Files, Ioctls and KillStatus are the caller's own needs, as in
+	// seccomp.Rules; the VM's ioctls are added to Ioctls.
+	Files      bool
+	Ioctls     []uint64
+	KillStatus int
 }
 
 // BootPath is how the kernel is entered.

@@ -119,14 +119,20 @@ func (m *Machine) Run(ctx context.Context) (res Result, err error) {
 	}()
 
 	done := make(chan vcpu.Result, m.cfg.CPUs)
-	cpus, err := m.startVCPUs(done)
+	gate := make(chan struct{})
+	cpus, err := m.startVCPUs(done, gate)
+	if err == nil && m.cfg.Confine != nil {
+		err = confine(m.cfg.Confine)
+	}
 	if err != nil {
 		for _, c := range cpus {
 			c.Stop()
 		}
+		close(gate)
 		drain(done, len(cpus), &res)
 		return res, err
 	}
+	close(gate)
 	m.runningMu.Lock()
 	m.running = cpus
 	m.runningMu.Unlock()
@@ -147,12 +153,13 @@ func (m *Machine) Run(ctx context.Context) (res Result, err error) {
 	return res, err
 }
 
-func (m *Machine) startVCPUs(done chan vcpu.Result) ([]*vcpu.VCPU, error) {
+func (m *Machine) startVCPUs(done chan vcpu.Result, gate <-chan struct{}) ([]*vcpu.VCPU, error) {
 	cpus := make([]*vcpu.VCPU, 0, m.cfg.CPUs)
 	for id := 0; id < m.cfg.CPUs; id++ {
 		setup := vcpu.Setup{
 			SupportedCPUID: m.cpuid,
 			Count:          m.cfg.CPUs,
+			Go:             gate,
 			MSRs: []kvm.MSREntry{
 				{Index: msrMiscEnable, Data: miscEnableFastStr},
 				{Index: msrMTRRDefType, Data: mtrrEnableWriteBack},

@@ -105,6 +105,7 @@ func TestStopsAGuestFloodingAConsoleNobodyReads(t *testing.T) {
 	// While the guest runs: govmm gains no privileges through exec, and its
 	// guest RAM stays out of core dumps.
 	checkHardened(t, cmd.Process.Pid)
+	checkConfined(t, cmd.Process.Pid, true)
 	// The pipe is full: govmm's writer is blocked in it and the guest's
 	// output piles up behind it.
 	time.Sleep(2 * time.Second)

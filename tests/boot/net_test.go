@@ -53,7 +53,12 @@ func (tr *transfer) sum() string {
 
 // serveReceive accepts one connection and returns the sha256 of all it reads.
 func serveReceive(t *testing.T, addr string, port int, mib uint64) *transfer {
-	return serve(t, addr, port, mib, func(c net.Conn, h hash.Hash) string {
+	return serveReceiveFor(t, addr, port, mib, bootTimeout)
+}
+
+// serveReceiveFor is serveReceive for a connection that may last limit.
+func serveReceiveFor(t *testing.T, addr string, port int, mib uint64, limit time.Duration) *transfer {
+	return serve(t, addr, port, mib, limit, func(c net.Conn, h hash.Hash) string {
 		n, err := io.Copy(h, c)
 		if err != nil {
 			return fmt.Sprintf("read after %d bytes: %v", n, err)
@@ -64,7 +69,7 @@ func serveReceive(t *testing.T, addr string, port int, mib uint64) *transfer {
 
 // serveSend accepts one connection and writes mib MiB of the pattern for seed port.
 func serveSend(t *testing.T, addr string, port int, mib uint64) *transfer {
-	return serve(t, addr, port, mib, func(c net.Conn, h hash.Hash) string {
+	return serve(t, addr, port, mib, bootTimeout, func(c net.Conn, h hash.Hash) string {
 		if _, err := io.CopyN(io.MultiWriter(c, h), pattern.NewReader(uint64(port)), int64(mib<<20)); err != nil {
 			return "write: " + err.Error()
 		}
@@ -73,9 +78,9 @@ func serveSend(t *testing.T, addr string, port int, mib uint64) *transfer {
 }
 
 // serve listens on addr:port, accepts one connection and runs move on it
-// with a sha256 to fill; hostSum gets the digest, or what move says went
-// wrong.
-func serve(t *testing.T, addr string, port int, mib uint64, move func(net.Conn, hash.Hash) string) *transfer {
+// with a sha256 to fill, for at most limit; hostSum gets the digest, or
+// what move says went wrong.
+func serve(t *testing.T, addr string, port int, mib uint64, limit time.Duration, move func(net.Conn, hash.Hash) string) *transfer {
 	t.Helper()
 	l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", addr, port))
 	if err != nil {
@@ -90,7 +95,7 @@ func serve(t *testing.T, addr string, port int, mib uint64, move func(net.Conn, 
 			return
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(bootTimeout)) // a guest gone mid-transfer sends no FIN
+		c.SetDeadline(time.Now().Add(limit)) // a guest gone mid-transfer sends no FIN
 		h := sha256.New()
 		if problem := move(c, h); problem != "" {
 			tr.hostSum <- problem

@@ -45,7 +45,7 @@ func moduleList(o *options) []string {
 }
 
 // applets are the busybox commands the init script uses.
-var applets = []string{"sh", "mount", "insmod", "mkdir", "cat", "chroot", "poweroff", "sync", "sed", "setsid", "echo", "test", "["}
+var applets = []string{"sh", "mount", "insmod", "mkdir", "cat", "chroot", "poweroff", "sync", "sed", "setsid", "echo", "test", "[", "chgrp", "chmod"}
 
 // moduleOrder is the init script's list: one module per line, then its
 // parameters.

@@ -25,6 +25,14 @@ fi
 if [ ! -c /dev/kvm ]; then
 	echo "no /dev/kvm in the sandbox: kvm-amd did not load (does QEMU's -cpu max offer SVM?)" > /host$dir/diagnosis
 fi
+# Device permissions as Debian's udev rules set them, since no udev runs
+# here: /dev/kvm for the host's kvm group (root's alone where the host has
+# none), /dev/net/tun for everyone. The boot tests run govmm unprivileged.
+kvmgid=$(sed -n 's/^kvm:[^:]*:\([0-9]*\):.*/\1/p' /host/etc/group)
+if [ -n "$kvmgid" ]; then
+	chgrp "$kvmgid" /dev/kvm && chmod 0660 /dev/kvm
+fi
+chmod 0666 /dev/net/tun
 mount --rbind /dev /host/dev
 mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys

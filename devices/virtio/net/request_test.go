@@ -7,7 +7,6 @@ import (
 
 	"github.com/govmm/govmm/devices/virtio"
 	"github.com/govmm/govmm/devices/virtio/virtiotest"
-	"github.com/govmm/govmm/internal/eventfd"
 	"github.com/govmm/govmm/memory"
 )
 
@@ -145,101 +144,4 @@ func TestCheckRxAndCopy(t *testing.T) {
 	if n, err := copyToChain(mem, c, make([]byte, 100)); err != nil || n != 62 {
 		t.Fatalf("copyToChain(100 bytes into 62) = %d, %v; want 62", n, err)
 	}
-}
-
-// Fuzz layout: a 16-entry queue whose descriptor table the fuzzer writes.
-const (
-	fuzzDesc     = 0x0
-	fuzzAvail    = 0x1000
-	fuzzUsed     = 0x2000
-	fuzzSize     = 16
-	fuzzIndirect = 0x30000
-)
-
-type nopNotifier struct{}
-
-func (nopNotifier) Interrupt()   {}
-func (nopNotifier) Broken(error) {}
-
-// FuzzNetTx feeds descriptor tables a guest could write through the queue's
-// chain walker and parseTx: nothing may panic, and an accepted frame must be
-// exactly the chain's readable bytes, within the frame bounds.
-func FuzzNetTx(f *testing.F) {
-	mem := virtiotest.NewRAM(f, memory.MiB)
-	kick, err := eventfd.New()
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { kick.Close() })
-	desc := func(addr uint64, n uint32, flags, next uint16) []byte {
-		b := binary.LittleEndian.AppendUint64(nil, addr)
-		b = binary.LittleEndian.AppendUint32(b, n)
-		b = binary.LittleEndian.AppendUint16(b, flags)
-		return binary.LittleEndian.AppendUint16(b, next)
-	}
-	join := func(ds ...[]byte) []byte {
-		out := []byte{0}
-		for _, d := range ds {
-			out = append(out, d...)
-		}
-		return out
-	}
-	f.Add(join(desc(0x10000, hdrLen+60, 0, 0)))
-	f.Add(join(desc(0x10000, hdrLen, 1, 1), desc(0x20000, 1500, 0, 0)))
-	f.Add(join(desc(0x10000, 8, 1, 1), desc(0x20000, maxPacket, 0, 0))) // too long
-	f.Add(join(desc(0x10000, 100, 1, 1), desc(0x20000, 100, 2, 0)))     // writable
-	f.Add(join(desc(0x10000, 100, 1, 1), desc(0x20000, 100, 1, 0)))     // loop
-	f.Add(join(desc(memory.MiB-8, 100, 0, 0)))                          // outside RAM
-	f.Add(join(desc(^uint64(0)-4, 100, 0, 0)))                          // wraps
-	indirect := [][]byte{desc(fuzzIndirect, 32, 4, 0), desc(0x10000, hdrLen, 1, 1), desc(0x20000, 60, 0, 0)}
-	f.Add(append([]byte{1}, join(indirect...)[1:]...))              // valid indirect chain
-	f.Add(join(indirect...))                                        // INDIRECT not negotiated
-	f.Add(append([]byte{1}, join(indirect[0], indirect[0])[1:]...)) // nested
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) == 0 {
-			return
-		}
-		features := uint64(0)
-		if data[0]&1 != 0 {
-			features = virtio.FeatureRingIndirectDesc
-		}
-		table := make([]byte, 16*fuzzSize)
-		copy(table, data[1:])
-		// An indirect table at fuzzIndirect holds the descriptors after the first.
-		indirect := make([]byte, 16*fuzzSize)
-		copy(indirect, data[min(len(data), 17):])
-		if err := mem.WriteAt(indirect, fuzzIndirect); err != nil {
-			t.Fatal(err)
-		}
-		ring := []byte{0, 0, 1, 0, 0, 0} // flags, idx 1, ring[0] = head 0
-		if err := mem.WriteAt(table, fuzzDesc); err != nil {
-			t.Fatal(err)
-		}
-		if err := mem.WriteAt(ring, fuzzAvail); err != nil {
-			t.Fatal(err)
-		}
-		q, err := virtio.NewQueue(mem, virtio.QueueConfig{Size: fuzzSize, Desc: fuzzDesc, Driver: fuzzAvail, Device: fuzzUsed},
-			features, kick, nopNotifier{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, ok, err := q.Pop()
-		if err != nil || !ok {
-			return
-		}
-		iov, err := parseTx(mem, c, allFeatures, nil)
-		if err != nil {
-			return
-		}
-		var n uint64
-		for i, s := range iov {
-			if uint32(len(s)) != c.Readable[i].Len {
-				t.Fatalf("iovec %d has %d bytes; its buffer %d", i, len(s), c.Readable[i].Len)
-			}
-			n += uint64(len(s))
-		}
-		if len(c.Writable) > 0 || n != c.ReadableLen() || n < hdrLen+minFrame || n > maxPacket {
-			t.Fatalf("accepted a %d-byte frame from %+v", n, c)
-		}
-	})
 }

@@ -228,3 +228,7 @@ func (t *Tap) Close() error {
 	t.closed.Store(true)
 	return t.f.Close()
 }
+
+// RunIoctls are the requests a Tap issues once it is open: only SetOffload's,
+// when the guest's driver negotiates its features.
+func RunIoctls() []uint64 { return []uint64{unix.TUNSETOFFLOAD} }
