@@ -69,10 +69,10 @@ const (
 	BootBzImage
 	// BootPVH enters through the PVH entry point in 32-bit protected mode:
 	// an ELF vmlinux as it is; a bzImage's vmlinux extracted on the host
-	// (gzip, bzip2 or LZ4 payloads, as Debian's cloud kernel has). No
-	// decompressor runs in the guest, which saves its time and its exits;
-	// the kernel then runs where it was linked, without the
-	// decompressor's physical and virtual KASLR of the kernel image.
+	// (gzip, bzip2, LZ4, XZ or ZSTD payloads). No decompressor runs in the
+	// guest, which saves its time and its exits; the kernel then runs
+	// where it was linked, without the decompressor's physical and
+	// virtual KASLR of the kernel image.
 	BootPVH
 )
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 )
 
@@ -70,7 +71,8 @@ const maxVmlinux = 512 << 20
 
 // ExtractVmlinux decompresses the bzImage's payload, an ELF vmlinux, to w
 // and returns its size. Linux's build appends the uncompressed size to
-// the payload as a 32-bit little-endian word; the output must match it.
+// the payload as a 32-bit little-endian word; the output must match it,
+// start as an ELF file does, and pass every check its compression has.
 func (k *Kernel) ExtractVmlinux(w io.Writer) (int64, error) {
 	p, err := k.payload()
 	if err != nil {
@@ -91,29 +93,61 @@ func (k *Kernel) ExtractVmlinux(w io.Writer) (int64, error) {
 	if want > maxVmlinux {
 		return 0, fmt.Errorf("%w: the payload says it holds %d bytes", ErrPayload, want)
 	}
-	var r io.Reader
-	body := io.NewSectionReader(p, 0, p.Size()-4)
-	switch kind {
-	case "gzip":
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			return 0, fmt.Errorf("%w: %v", ErrPayload, err)
-		}
-		zr.Multistream(false)
-		r = zr
-	case "bzip2":
-		r = bzip2.NewReader(body)
-	case "lz4":
-		r = lz4.NewReader(body)
-	default:
-		return 0, fmt.Errorf("%w: %s compression is not supported here (gzip, bzip2 and lz4 are); boot the bzImage as it is", ErrPayload, kind)
+	if want < int64(len(elfMagic)) {
+		return 0, fmt.Errorf("%w: the payload says it holds %d bytes, too few for an ELF vmlinux", ErrPayload, want)
 	}
-	n, err := io.Copy(w, io.LimitReader(r, want+1))
-	if err != nil && n != want {
+	body := io.NewSectionReader(p, 0, p.Size()-4)
+	r, err := decompress(kind, body, want)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: %v", ErrPayload, kind, err)
+	}
+	defer r.Close()
+	head := make([]byte, len(elfMagic))
+	if _, err := io.ReadFull(r, head); err != nil {
+		return 0, fmt.Errorf("%w: %s: %v", ErrPayload, kind, err)
+	}
+	if !IsELF(head) {
+		return 0, fmt.Errorf("%w: the %s payload does not decompress to an ELF vmlinux: it starts % x", ErrPayload, kind, head)
+	}
+	n, err := io.Copy(w, io.MultiReader(bytes.NewReader(head), io.LimitReader(r, want+1-int64(len(head)))))
+	if err != nil {
 		return n, fmt.Errorf("%w: %s: %v", ErrPayload, kind, err)
 	}
 	if n != want {
 		return n, fmt.Errorf("%w: %s payload gave %d bytes, its trailer says %d", ErrPayload, kind, n, want)
 	}
 	return n, nil
+}
+
+// decompress reads body, the payload without its size trailer, as kind
+// compresses it; want bounds what it may allocate.
+func decompress(kind string, body io.Reader, want int64) (io.ReadCloser, error) {
+	switch kind {
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return nil, err
+		}
+		zr.Multistream(false)
+		return zr, nil
+	case "bzip2":
+		return io.NopCloser(bzip2.NewReader(body)), nil
+	case "lz4":
+		return io.NopCloser(lz4.NewReader(body)), nil
+	case "xz":
+		zr, err := newXZReader(body, want)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(zr), nil
+	case "zstd":
+		// One goroutine, the caller's; the window, which zstd -22 sets
+		// to 128 MiB whatever the input, bounded as the output is.
+		zr, err := zstd.NewReader(body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxVmlinux))
+		if err != nil {
+			return nil, err
+		}
+		return zr.IOReadCloser(), nil
+	}
+	return nil, errors.New("this compression is not supported here (gzip, bzip2, LZ4, XZ and ZSTD are); boot the bzImage as it is")
 }
