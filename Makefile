@@ -185,6 +185,7 @@ compare-bundle: $(COMPARE_BUNDLE)/.stamp
 build: | go
 	@mkdir -p bin
 	CGO_ENABLED=0 $(GO) build -ldflags "$(GOVMM_LDFLAGS)" -o bin/govmm ./cmd/govmm
+	CGO_ENABLED=0 $(GO) build -o bin/govmm-compare ./cmd/govmm/compare
 	$(GO) build -o bin/sandbox ./tests/sandbox
 	$(GO) build -o bin/kvmprobe ./tests/kvmprobe
 	$(GO) build -o bin/bench ./tests/bench

@@ -153,7 +153,7 @@ func ParseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fs.StringSliceVar(&o.Only, "only", nil, "measures to run, comma-separated: "+strings.Join(Groups, ","))
 	fs.StringSliceVar(&o.Runtimes, "runtimes", []string{"govmm", "qemu", "runc", "crun"}, "runtimes to compare, comma-separated")
 	fs.StringVar(&o.Bundle, "bundle", filepath.Join(cache, "compare-bundle"), "OCI bundle `DIR` (make compare-bundle builds the default)")
-	fs.StringVar(&o.Govmm, "govmm", "", "govmm binary `PATH` (default: this program)")
+	fs.StringVar(&o.Govmm, "govmm", "", "govmm binary `PATH` (default: the govmm beside this program)")
 	fs.StringVar(&o.QEMU, "qemu", "qemu-system-x86_64", "QEMU binary `PATH` of the qemu runtime")
 	fs.StringVar(&o.Kernel, "kernel", filepath.Join(cache, "kernel-cloud", "vmlinuz"), "kernel for the VMs (govmm, qemu)")
 	fs.StringVar(&o.Initrd, "initrd", filepath.Join(cache, "guest", "initramfs.cpio.gz"), "initramfs for the VMs (govmm, qemu)")
@@ -251,11 +251,12 @@ func (o *Options) runtimes() ([]Runtime, error) {
 		case "govmm":
 			g := &Govmm{Path: o.Govmm, Kernel: o.Kernel, Initrd: o.Initrd, Memory: o.Memory}
 			if g.Path == "" {
+				// This program is govmm-compare, beside govmm.
 				p, err := os.Executable()
 				if err != nil {
 					return nil, fmt.Errorf("runtime govmm: %v (pass --govmm)", err)
 				}
-				g.Path = p
+				g.Path = filepath.Join(filepath.Dir(p), "govmm")
 			}
 			if _, err := os.Stat(g.Path); err != nil {
 				return nil, fmt.Errorf("runtime govmm: --govmm %s: %v (make build, or pass --govmm)", g.Path, err)
