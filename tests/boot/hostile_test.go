@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -173,25 +173,11 @@ func serveEcho(t *testing.T, addr string) func() int {
 type procSample struct{ rssKB, threads int }
 
 func sampleProc(pid int) (procSample, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := procStatus(strconv.Itoa(pid))
 	if err != nil {
 		return procSample{}, false
 	}
-	var s procSample
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, _ := strings.Cut(line, ":")
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		switch k {
-		case "VmRSS":
-			fmtSscan(f[0], &s.rssKB)
-		case "Threads":
-			fmtSscan(f[0], &s.threads)
-		}
-	}
-	return s, s.threads > 0
+	return procSample{rssKB: st["VmRSS"], threads: st["Threads"]}, st["Threads"] > 0
 }
 
 // sampledRun is a govmm run with its size sampled from the guest's first

@@ -23,19 +23,15 @@ func countResources(t *testing.T) resources {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, err := os.ReadFile("/proc/self/status")
+	st, err := procStatus("self")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := resources{fds: len(fds), goroutines: runtime.NumGoroutine()}
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-			if _, err := fmtSscan(strings.TrimSpace(v), &r.threads); err != nil {
-				t.Fatal(err)
-			}
-		}
+	threads, ok := st["Threads"]
+	if !ok {
+		t.Fatal("/proc/self/status has no Threads count")
 	}
-	return r
+	return resources{fds: len(fds), threads: threads, goroutines: runtime.NumGoroutine()}
 }
 
 // bootLibraryWithin boots the test initramfs in this process through the

@@ -144,17 +144,11 @@ func measure(t *testing.T) usage {
 			u.regions[region], _ = strconv.Atoi(strings.Fields(v)[0])
 		}
 	}
-	status, err := os.ReadFile("/proc/self/status")
+	st, err := procStatus("self")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		for key, to := range map[string]*int{"VmRSS:": &u.rssKiB, "RssAnon:": &u.anonKiB, "RssFile:": &u.fileKiB} {
-			if v, ok := strings.CutPrefix(line, key); ok {
-				*to, _ = strconv.Atoi(strings.Fields(v)[0])
-			}
-		}
-	}
+	u.rssKiB, u.anonKiB, u.fileKiB = st["VmRSS"], st["RssAnon"], st["RssFile"]
 	return u
 }
 

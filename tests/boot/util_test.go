@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,7 +16,25 @@ import (
 	"time"
 )
 
-func fmtSscan(s string, v *int) (int, error) { return fmt.Sscan(s, v) }
+// procStatus reads the numbers of /proc/PID/status (pid "self" for this
+// process) by key, "VmRSS" or "Threads": each line's first field, in the
+// file's unit (kB for sizes). Lines whose value is not a number are left out.
+func procStatus(pid string) (map[string]int, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return nil, err
+	}
+	st := map[string]int{}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		if f := strings.Fields(v); len(f) > 0 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				st[k] = n
+			}
+		}
+	}
+	return st, nil
+}
 
 // syncBuffer is a console the test reads while the VM writes it.
 type syncBuffer struct {
