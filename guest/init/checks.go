@@ -69,6 +69,8 @@ func parseCheck(spec string) (check, error) {
 		return noArg(name, hasArg, checkHVC)
 	case "pci":
 		return noArg(name, hasArg, checkPCI)
+	case "kmsg":
+		return noArg(name, hasArg, checkKmsg)
 	case "disk":
 		return parsed(arg, parseDisk)
 	case "diskwrite":

@@ -42,3 +42,19 @@ func TestRootMountIsTheLastMountOnSlash(t *testing.T) {
 		t.Errorf("rootMount = %q, %q; want /dev/vda, ext4", dev, fs)
 	}
 }
+
+func TestKmsgLine(t *testing.T) {
+	for record, want := range map[string]string{
+		"6,339,5140900,-;NET: Registered protocol family 10\n":                         "kmsg: [5.140900] NET: Registered protocol family 10",
+		"7,160,424069,-;pci_root 0000:00: bus 0\n SUBSYSTEM=acpi\n DEVICE=+acpi:PNP\n": "kmsg: [0.424069] pci_root 0000:00: bus 0",
+	} {
+		if got, ok := kmsgLine(record); !ok || got != want {
+			t.Errorf("kmsgLine(%q) = %q, %v; want %q", record, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "no separator", "6,339;text", "6,339,x,-;text"} {
+		if got, ok := kmsgLine(bad); ok {
+			t.Errorf("kmsgLine(%q) = %q, want refused", bad, got)
+		}
+	}
+}

@@ -199,8 +199,8 @@ func TestSummarizeMedian(t *testing.T) {
 }
 
 func TestTableAndTargets(t *testing.T) {
-	gov := map[string]uint64{"exits": 3000, "io_exits": 800, "mmio_exits": 0, "halt_exits": 0, "govmm_only_exits": 5, "pf_fixed": 9}
-	qemu := map[string]uint64{"exits": 3500, "io_exits": 900, "mmio_exits": 400, "halt_exits": 0}
+	gov := map[string]uint64{"exits": 3000, "io_exits": 800, "mmio_exits": 0, "halt_exits": 0, "govmm_only_exits": 5, "pf_fixed": 9, "preemption_reported": 20, "preemption_other": 3}
+	qemu := map[string]uint64{"exits": 3500, "io_exits": 900, "mmio_exits": 400, "halt_exits": 0, "preemption_reported": 40}
 	results := []result{
 		{name: "govmm", samples: []sample{bootWith(3, gov, 4.2), bootWith(3.4, gov, 4.4), bootWith(3.2, gov, 4.3)}},
 		{name: "qemu microvm", qemu: true, samples: []sample{bootWith(4.8, qemu, 42)}},
@@ -217,6 +217,7 @@ func TestTableAndTargets(t *testing.T) {
 	for _, want := range []string{
 		"launch→init (s)             3.20 (3.00–3.40)   4.80",
 		"exits to init", "  io_exits", "  mmio_exits", "boots ok",
+		"vCPU preemptions to init    23 (23–23)         40",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)

@@ -41,6 +41,19 @@ func exitMetric(name string) metric {
 	return metric{label, "%.0f", func(s sample) float64 { return float64(s.exits[name]) }}
 }
 
+// preemptionMetric counts the times the host took a vCPU's CPU away from
+// it to init, summed over vCPUs: KVM's preemption_reported (the vCPU was
+// runnable, another thread ran) and preemption_other. The VMM's own threads
+// and the bench's reader of its output are among the takers.
+var preemptionMetric = metric{"vCPU preemptions to init", "%.0f", func(s sample) float64 {
+	reported, ok1 := s.exits["preemption_reported"]
+	other, ok2 := s.exits["preemption_other"]
+	if !ok1 && !ok2 {
+		return math.NaN()
+	}
+	return float64(reported + other)
+}}
+
 func metrics(results []result) []metric {
 	m := []metric{
 		toInitMetric,
@@ -48,6 +61,7 @@ func metrics(results []result) []metric {
 		{"guest uptime at init (s)", "%.2f", func(s sample) float64 { return s.uptime }},
 		overheadMetric,
 		{"VMM CPU user+sys (s)", "%.2f", func(s sample) float64 { return s.cpu.Seconds() }},
+		preemptionMetric,
 	}
 	for _, name := range exitCounters(results) {
 		m = append(m, exitMetric(name))
