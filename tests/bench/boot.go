@@ -25,7 +25,7 @@ type sample struct {
 	cpu                time.Duration
 	exits              map[string]uint64      // KVM vCPU statistics, summed over vCPUs
 	io                 map[string]phaseResult // I/O runs only, by phase name
-	round              int                    // I/O runs only: the round, which pairs the systems' samples
+	round              int                    // the round, which pairs the systems' samples
 }
 
 // overhead is the VMM's own resident memory.

@@ -243,6 +243,7 @@ func runAll(c *config, log io.Writer) ([]result, int) {
 				fmt.Fprintf(log, "bench: run %d/%d %s: FAILED: %v\n", run, c.runs, s.name, err)
 				continue
 			}
+			smp.round = run
 			results[i].samples = append(results[i].samples, smp)
 			fmt.Fprintf(log, "bench: run %d/%d %s: init %.2f s, exit %.2f s, %d exits, RSS excl. RAM %.1f MiB\n",
 				run, c.runs, s.name, smp.toInit.Seconds(), smp.toExit.Seconds(), smp.exits["exits"], mib(smp.overhead()))
