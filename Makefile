@@ -208,7 +208,7 @@ unit: deps deps-unit | go
 # FUZZ_TARGETS runs only the targets it names, a name or package:name
 # each: make fuzz FUZZ_TARGETS='FuzzXZ ./devices:FuzzBus'. Ten million
 # executions of every target take hours, so a run can be split in parts
-# or resumed with what is left. Unset, all run.
+# or resumed with what is left (docs/fuzzing.md). Unset, all run.
 fuzz-smoke: | go
 	FUZZ_TARGETS="$(FUZZ_TARGETS)" GO=$(GO) tests/fuzz.sh $(FUZZTIME_TEST)
 
