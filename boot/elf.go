@@ -42,6 +42,9 @@ func IsELF(head []byte) bool { return bytes.HasPrefix(head, []byte(elfMagic)) }
 // ReadVmlinux checks f as a 64-bit x86 ELF kernel and finds its PVH entry
 // and its PT_LOAD segments. Addresses are checked against RAM by LoadPVH.
 func ReadVmlinux(f Image) (*Vmlinux, error) {
+	if err := checkHeaderTables(f); err != nil {
+		return nil, fmt.Errorf("not an ELF kernel: %w", err)
+	}
 	ef, err := elf.NewFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("not an ELF kernel: %w", err)
@@ -59,6 +62,12 @@ func ReadVmlinux(f Image) (*Vmlinux, error) {
 	for _, p := range ef.Progs {
 		switch p.Type {
 		case elf.PT_NOTE:
+			if p.Filesz > maxNoteBytes {
+				return nil, fmt.Errorf("ELF note segment of %d bytes", p.Filesz)
+			}
+			if !inFile(p.Off, p.Filesz, f.Size()) {
+				return nil, fmt.Errorf("ELF note segment: bytes %d+%d are past the file's end (%d): truncated?", p.Off, p.Filesz, f.Size())
+			}
 			entry, ok, err := pvhNote(p)
 			if err != nil {
 				return nil, err
@@ -70,7 +79,7 @@ func ReadVmlinux(f Image) (*Vmlinux, error) {
 			if p.Filesz > p.Memsz {
 				return nil, fmt.Errorf("ELF segment at %#x holds %d bytes of file in %d of memory", p.Paddr, p.Filesz, p.Memsz)
 			}
-			if p.Off > uint64(f.Size()) || p.Filesz > uint64(f.Size())-p.Off {
+			if !inFile(p.Off, p.Filesz, f.Size()) {
 				return nil, fmt.Errorf("ELF segment at %#x: bytes %d+%d are past the file's end (%d): truncated?", p.Paddr, p.Off, p.Filesz, f.Size())
 			}
 			if len(v.Segments) == maxSegments {
@@ -89,11 +98,54 @@ func ReadVmlinux(f Image) (*Vmlinux, error) {
 	return v, nil
 }
 
-// pvhNote looks for the PVH entry among one PT_NOTE segment's notes.
-func pvhNote(p *elf.Prog) (uint32, bool, error) {
-	if p.Filesz > maxNoteBytes {
-		return 0, false, fmt.Errorf("ELF note segment of %d bytes", p.Filesz)
+// inFile tells whether n bytes at off lie within a file of size bytes.
+func inFile(off, n uint64, size int64) bool {
+	return off <= uint64(size) && n <= uint64(size)-off
+}
+
+// checkHeaderTables refuses an ELF file whose program or section header
+// table runs past its end, before debug/elf reads it: elf.NewFile
+// allocates the size the ELF header states, up to 10 MiB a table, before
+// its read comes short. Such a file fails there too; only the cost and
+// the error differ. Anything else is left to elf.NewFile to judge.
+func checkHeaderTables(f Image) error {
+	var h [64]byte // Elf64_Ehdr
+	if _, err := f.ReadAt(h[:], 0); err != nil || !IsELF(h[:]) || elf.Class(h[elf.EI_CLASS]) != elf.ELFCLASS64 {
+		return nil
 	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if elf.Data(h[elf.EI_DATA]) == elf.ELFDATA2MSB {
+		bo = binary.BigEndian
+	}
+	phoff, phentsize, phnum := bo.Uint64(h[32:]), uint64(bo.Uint16(h[54:])), uint64(bo.Uint16(h[56:]))
+	shoff, shentsize, shnum := bo.Uint64(h[40:]), uint64(bo.Uint16(h[58:])), uint64(bo.Uint16(h[60:]))
+	if !tableInFile(phoff, phnum, phentsize, f.Size()) {
+		return fmt.Errorf("its %d program headers at %d are past the file's end (%d): truncated?", phnum, phoff, f.Size())
+	}
+	if shoff > 0 && shnum == 0 {
+		// More than 0xff00 sections: section 0's sh_size says how many
+		// (ELF gABI, "Sections").
+		var sh0 [64]byte // Elf64_Shdr
+		if _, err := f.ReadAt(sh0[:], int64(min(shoff, 1<<62))); err != nil {
+			return nil
+		}
+		shnum = bo.Uint64(sh0[32:])
+	}
+	if !tableInFile(shoff, shnum, shentsize, f.Size()) {
+		return fmt.Errorf("its %d section headers at %d are past the file's end (%d): truncated?", shnum, shoff, f.Size())
+	}
+	return nil
+}
+
+// tableInFile tells whether num entries of entsize bytes at off lie
+// within a file of size bytes.
+func tableInFile(off, num, entsize uint64, size int64) bool {
+	return num == 0 || entsize == 0 || num <= uint64(size)/entsize && inFile(off, num*entsize, size)
+}
+
+// pvhNote looks for the PVH entry among one PT_NOTE segment's notes,
+// which lie within the file.
+func pvhNote(p *elf.Prog) (uint32, bool, error) {
 	b := make([]byte, p.Filesz)
 	if _, err := p.ReadAt(b, 0); err != nil {
 		return 0, false, fmt.Errorf("read ELF notes: %w", err)

@@ -133,7 +133,7 @@ func decompress(kind string, body io.Reader, want int64) (io.ReadCloser, error) 
 	case "bzip2":
 		return io.NopCloser(bzip2.NewReader(body)), nil
 	case "lz4":
-		return io.NopCloser(lz4.NewReader(body)), nil
+		return lz4Closer{lz4.NewReader(body)}, nil
 	case "xz":
 		zr, err := newXZReader(body, want)
 		if err != nil {
@@ -150,4 +150,14 @@ func decompress(kind string, body io.Reader, want int64) (io.ReadCloser, error) 
 		return zr.IOReadCloser(), nil
 	}
 	return nil, errors.New("this compression is not supported here (gzip, bzip2, LZ4, XZ and ZSTD are); boot the bzImage as it is")
+}
+
+// lz4Closer gives the reader's buffers back to lz4's pool when closed: a
+// legacy frame, as Linux writes, takes two of 8 MiB, which the reader
+// returns itself only at the end of a good stream.
+type lz4Closer struct{ *lz4.Reader }
+
+func (r lz4Closer) Close() error {
+	r.Reset(nil)
+	return nil
 }

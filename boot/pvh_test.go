@@ -2,8 +2,10 @@ package boot
 
 import (
 	"bytes"
+	"debug/elf"
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -102,6 +104,42 @@ func TestReadVmlinuxRefuses(t *testing.T) {
 	im.noteType = 17
 	if _, err := ReadVmlinux(bytes.NewReader(im.bytes())); !errors.Is(err, ErrNoPVH) {
 		t.Errorf("without the note: %v, want ErrNoPVH", err)
+	}
+}
+
+// An ELF header whose program or section header table runs past the
+// file's end is refused before debug/elf allocates the table's size, as
+// elf.NewFile would refuse it after.
+func TestReadVmlinuxRefusesTablesPastTheEnd(t *testing.T) {
+	le := binary.LittleEndian
+	for _, tc := range []struct {
+		name string
+		edit func(b []byte)
+	}{
+		{"program headers", func(b []byte) { le.PutUint16(b[56:], 0xffff) }},
+		{"program header size", func(b []byte) { le.PutUint16(b[54:], 0xffff) }},
+		{"section headers", func(b []byte) { le.PutUint64(b[40:], 64); le.PutUint16(b[58:], 64); le.PutUint16(b[60:], 0xfff0) }},
+		{"section headers counted in section 0", func(b []byte) {
+			le.PutUint64(b[40:], 64+8)
+			le.PutUint16(b[58:], 64)
+			le.PutUint64(b[64+8+32:], 1<<40) // section 0's sh_size, over the program headers
+		}},
+	} {
+		b := vmlinuxImage().bytes()
+		tc.edit(b)
+		if _, err := elf.NewFile(bytes.NewReader(b)); err == nil {
+			t.Fatalf("%s: debug/elf reads the file: the test is wrong", tc.name)
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := ReadVmlinux(bytes.NewReader(b))
+		runtime.ReadMemStats(&after)
+		if err == nil || !strings.Contains(err.Error(), "past the file's end") {
+			t.Errorf("%s: ReadVmlinux = %v; want an error saying the table is past the file's end", tc.name, err)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+			t.Errorf("%s: allocated %d KiB for a %d-byte file", tc.name, n>>10, len(b))
+		}
 	}
 }
 

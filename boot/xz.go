@@ -23,7 +23,9 @@ import (
 type xzReader struct {
 	in     xzInput
 	flags  []byte // the stream flags, which the footer repeats
-	maxOut int64  // the most output wanted, which bounds the dictionary
+	maxOut int64  // the most output wanted, which bounds the dictionaries
+	out    int64  // the output of the blocks decoded so far
+	dicts  int64  // what their dictionaries took beyond lzma.MinDictCap
 	block  *xzBlock
 	index  []xzRecord // what the blocks decoded so far were, for the index to match
 	err    error
@@ -111,7 +113,11 @@ func (z *xzReader) nextBlock() error {
 	if h.compressed >= 0 {
 		data = io.LimitReader(&z.in, h.compressed)
 	}
-	lz, err := lzma.Reader2Config{DictCap: z.dictCap(h.dictSize)}.NewReader2(data)
+	dictCap, err := z.dictCap(h)
+	if err != nil {
+		return fmt.Errorf("block %d: %w", len(z.index), err)
+	}
+	lz, err := lzma.Reader2Config{DictCap: dictCap}.NewReader2(data)
 	if err != nil {
 		return fmt.Errorf("block %d: %w", len(z.index), err)
 	}
@@ -123,10 +129,24 @@ func (z *xzReader) nextBlock() error {
 	return nil
 }
 
-// dictCap bounds the LZMA2 dictionary by the output wanted: no match
-// reaches further back than the start of the output.
-func (z *xzReader) dictCap(size uint32) int {
-	return int(max(min(int64(size), z.maxOut), lzma.MinDictCap))
+// dictCap sizes a block's LZMA2 dictionary, which the decoder allocates
+// whole before it decodes a byte. No match reaches back past the start of
+// its block, so the dictionary need be no larger than what the block can
+// still give: the output still wanted, and the block's uncompressed size
+// when its header states it. The dictionaries of all blocks together are
+// bounded too, at twice the output wanted: else a stream of empty blocks
+// that each ask for a 4 GiB dictionary would have the host allocate and
+// clear the whole output's size again for every 16 bytes of input.
+func (z *xzReader) dictCap(h xzBlockHeader) (int, error) {
+	c := min(int64(h.dictSize), z.maxOut-z.out)
+	if h.uncompressed >= 0 {
+		c = min(c, h.uncompressed)
+	}
+	c = max(c, lzma.MinDictCap)
+	if z.dicts += c - lzma.MinDictCap; z.dicts > 2*z.maxOut {
+		return 0, fmt.Errorf("its LZMA2 dictionary brings the stream's to %d bytes, more than twice the %d bytes of output wanted: recompress it in fewer blocks, as Linux's build does", z.dicts, z.maxOut)
+	}
+	return int(c), nil
 }
 
 func (b *xzBlock) read(p []byte) (int, error) {
@@ -168,6 +188,7 @@ func (z *xzReader) endBlock() error {
 		return fmt.Errorf("block %d: its check is % x, its data's % x", len(z.index), tail[pad:], sum)
 	}
 	z.index = append(z.index, xzRecord{b.h.size + compressed + int64(len(sum)), b.n})
+	z.out += b.n
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -166,7 +167,12 @@ func TestXZErrors(t *testing.T) {
 
 func mustXZ(t *testing.T, xz []byte) io.Reader {
 	t.Helper()
-	r, err := newXZReader(bytes.NewReader(xz), 1<<20)
+	return mustXZLimit(t, xz, 1<<20)
+}
+
+func mustXZLimit(t *testing.T, xz []byte, maxOut int64) io.Reader {
+	t.Helper()
+	r, err := newXZReader(bytes.NewReader(xz), maxOut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,24 +235,61 @@ func TestExtractZstd(t *testing.T) {
 // A block may say it holds no bytes (section 3.1.4): one that does,
 // built here field by field, decodes to nothing.
 func TestXZEmptyBlock(t *testing.T) {
+	out, err := io.ReadAll(mustXZ(t, emptyBlocksXZ(1, true, 0x16)))
+	if err != nil || len(out) != 0 {
+		t.Errorf("empty block: %d bytes, %v; want none and no error", len(out), err)
+	}
+}
+
+// A stream of empty blocks that each ask for the largest dictionary
+// without saying their size is refused once their dictionaries add up to
+// twice the output wanted, before the host has allocated more than that.
+func TestXZDictionariesBounded(t *testing.T) {
+	const maxOut = 16 << 20
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := io.ReadAll(mustXZLimit(t, emptyBlocksXZ(100, false, 40), maxOut))
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "more than twice") {
+		t.Errorf("100 empty blocks asking for 4 GiB each: %v; want an error saying the dictionaries take more than twice the output", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 4*maxOut {
+		t.Errorf("allocated %d MiB to decode nothing, for %d MiB of output wanted", n>>20, maxOut>>20)
+	}
+	// A block that states its size needs no more dictionary than that.
+	if _, err := io.ReadAll(mustXZLimit(t, emptyBlocksXZ(100, true, 40), maxOut)); err != nil {
+		t.Errorf("100 empty blocks that say so: %v", err)
+	}
+}
+
+// emptyBlocksXZ is an xz stream of n blocks with no data, built field by
+// field: LZMA2 with dictionary byte dict, sized says whether each header
+// states the uncompressed size (0).
+func emptyBlocksXZ(n int, sized bool, dict byte) []byte {
 	le := binary.LittleEndian
 	flags := []byte{0x00, 0x01} // CRC32
 	s := append(bytes.Clone(xzMagic), flags...)
 	s = le.AppendUint32(s, crc32.ChecksumIEEE(flags))
-	// Block header: 12 bytes, uncompressed size 0, LZMA2 with an 8 MiB
-	// dictionary, padding, CRC32.
-	h := []byte{0x02, 0x80, 0x00, xzFilterLZMA2, 0x01, 0x16, 0x00, 0x00}
-	s = le.AppendUint32(append(s, h...), crc32.ChecksumIEEE(h))
-	s = append(s, 0x00, 0, 0, 0) // LZMA2's end marker alone, padding
-	s = le.AppendUint32(s, 0)    // the CRC32 of nothing
-	index := []byte{0x00, 0x01, 12 + 1 + 4, 0x00}
+	// Block header: 12 bytes, LZMA2, padding, CRC32.
+	h := []byte{0x02, 0x00, xzFilterLZMA2, 0x01, dict, 0x00, 0x00, 0x00}
+	if sized {
+		h = []byte{0x02, 0x80, 0x00, xzFilterLZMA2, 0x01, dict, 0x00, 0x00}
+	}
+	h = le.AppendUint32(h, crc32.ChecksumIEEE(h))
+	index := []byte{0x00}
+	index = binary.AppendUvarint(index, uint64(n)) // as xz's VLI
+	for range n {
+		s = append(s, h...)
+		s = append(s, 0x00, 0, 0, 0)        // LZMA2's end marker alone, padding
+		s = le.AppendUint32(s, 0)           // the CRC32 of nothing
+		index = append(index, 12+1+4, 0x00) // unpadded and uncompressed sizes
+	}
+	for len(index)%4 != 0 {
+		index = append(index, 0)
+	}
 	s = le.AppendUint32(append(s, index...), crc32.ChecksumIEEE(index))
 	footer := le.AppendUint32(nil, uint32(len(index)+4)/4-1)
 	footer = append(footer, flags...)
 	s = le.AppendUint32(s, crc32.ChecksumIEEE(footer))
-	s = append(append(s, footer...), 'Y', 'Z')
-	out, err := io.ReadAll(mustXZ(t, s))
-	if err != nil || len(out) != 0 {
-		t.Errorf("empty block: %d bytes, %v; want none and no error", len(out), err)
-	}
+	return append(append(s, footer...), 'Y', 'Z')
 }
