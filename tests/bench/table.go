@@ -174,7 +174,7 @@ func writeTable(w io.Writer, results []result, ms []metric, okLabel string, runs
 }
 
 func printTargets(w io.Writer, results []result) {
-	fmt.Fprintln(w, "\nTargets from the issue, on medians of this run:")
+	fmt.Fprintln(w, "\nTargets from the issue, on medians of this run unless a line says otherwise:")
 	for _, line := range targets(results) {
 		fmt.Fprintln(w, "  "+line)
 	}
@@ -212,18 +212,11 @@ func fewerExitsEveryRun(results []result) string {
 	var parts []string
 	met := true
 	for _, pair := range [][2]string{{"govmm", "qemu microvm"}, {"govmm pvh", "qemu microvm pvh"}} {
-		g, q := byName[pair[0]], byName[pair[1]]
-		qByRound := map[int]uint64{}
-		for _, s := range q.samples {
-			qByRound[s.round] = s.exits["exits"]
-		}
-		fewer, paired := 0, 0
-		for _, s := range g.samples {
-			if qe, ok := qByRound[s.round]; ok {
-				paired++
-				if s.exits["exits"] < qe {
-					fewer++
-				}
+		ratios := pairedRatios(byName[pair[0]], byName[pair[1]], exitMetric("exits"))
+		paired, fewer := len(ratios), 0
+		for _, r := range ratios {
+			if r < 1 {
+				fewer++
 			}
 		}
 		if paired == 0 {
