@@ -25,7 +25,7 @@ GO ?= $(GO_LINK)
 # runtimes govmm compare measures against and the bundle boot tests run
 # (bookworm's runc 1.1 and crun 1.8); what builds the compare bundle.
 APT_GO_PACKAGES := ca-certificates
-APT_PACKAGES := $(APT_GO_PACKAGES) busybox-static cpio e2fsprogs xz-utils zstd gcc libc6-dev procps iproute2
+APT_PACKAGES := $(APT_GO_PACKAGES) busybox-static cpio e2fsprogs xz-utils lzop zstd gcc libc6-dev procps iproute2
 APT_UNIT_PACKAGES := acpica-tools
 APT_QEMU_PACKAGES := qemu-system-x86
 APT_CONTAINER_PACKAGES := runc crun

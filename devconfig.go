@@ -69,7 +69,7 @@ const (
 	BootBzImage
 	// BootPVH enters through the PVH entry point in 32-bit protected mode:
 	// an ELF vmlinux as it is; a bzImage's vmlinux extracted on the host
-	// (gzip, bzip2, LZ4, XZ or ZSTD payloads). No decompressor runs in the
+	// (gzip, bzip2, LZ4, LZMA, LZO, XZ or ZSTD payloads). No decompressor runs in the
 	// guest, which saves its time and its exits; the kernel then runs
 	// where it was linked, without the decompressor's physical and
 	// virtual KASLR of the kernel image.

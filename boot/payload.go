@@ -11,6 +11,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+
+	"github.com/govmm/govmm/boot/internal/lzo"
 )
 
 // ErrPayload: the bzImage's compressed vmlinux cannot be taken out here.
@@ -140,6 +142,18 @@ func decompress(kind string, body io.Reader, want int64) (io.ReadCloser, error) 
 			return nil, err
 		}
 		return io.NopCloser(zr), nil
+	case "lzma":
+		zr, err := newLZMAReader(body, want)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(zr), nil
+	case "lzo":
+		zr, err := lzo.NewReader(body)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(zr), nil
 	case "zstd":
 		// One goroutine, the caller's; the window, which zstd -22 sets
 		// to 128 MiB whatever the input, bounded as the output is.
@@ -149,7 +163,7 @@ func decompress(kind string, body io.Reader, want int64) (io.ReadCloser, error) 
 		}
 		return zr.IOReadCloser(), nil
 	}
-	return nil, errors.New("this compression is not supported here (gzip, bzip2, LZ4, XZ and ZSTD are); boot the bzImage as it is")
+	return nil, errors.New("this compression is not supported here (gzip, bzip2, LZ4, LZMA, LZO, XZ and ZSTD are); boot the bzImage as it is")
 }
 
 // lz4Closer gives the reader's buffers back to lz4's pool when closed: a

@@ -21,7 +21,9 @@ func testVmlinux() []byte {
 
 // committed is a file in testdata, made from testVmlinux() by a CLI:
 // vmlinux.xz as Linux's xz_wrap.sh compresses an x86 kernel (`xz
-// --format=xz --check=crc32 --x86 --lzma2`), vmlinux.zst by `zstd -19`.
+// --format=xz --check=crc32 --x86 --lzma2`), vmlinux.zst by `zstd -19`,
+// vmlinux.lzma by `lzma -9` and vmlinux.lzo by `lzop -9`, as Linux's build
+// runs them.
 func committed(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile("testdata/" + name)
@@ -36,11 +38,17 @@ func committedXZ(t testing.TB) []byte { return committed(t, "vmlinux.xz") }
 // compressed is testVmlinux() through the named CLI.
 func compressed(t *testing.T, name string, args ...string) []byte {
 	t.Helper()
+	return compressedFrom(t, testVmlinux(), name, args...)
+}
+
+// compressedFrom is in through the named CLI.
+func compressedFrom(t *testing.T, in []byte, name string, args ...string) []byte {
+	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("no %s CLI (apt-get install xz-utils zstd); the committed testdata covers the decoder", name)
+		t.Skipf("no %s CLI (apt-get install xz-utils zstd lzop); the committed testdata covers the decoder", name)
 	}
 	cmd := exec.Command(name, args...)
-	cmd.Stdin = bytes.NewReader(testVmlinux())
+	cmd.Stdin = bytes.NewReader(in)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
@@ -52,10 +60,27 @@ func compressed(t *testing.T, name string, args ...string) []byte {
 // compressed, with Linux's size trailer, and extra bytes between the two.
 func extract(t *testing.T, compressed, extra []byte) ([]byte, error) {
 	t.Helper()
+	return extractSized(t, compressed, extra, len(testVmlinux()))
+}
+
+// extractSized is extract with a trailer that says size.
+func extractSized(t *testing.T, compressed, extra []byte, size int) ([]byte, error) {
+	t.Helper()
 	var out bytes.Buffer
-	payload := sized(append(bytes.Clone(compressed), extra...), len(testVmlinux()))
+	payload := sized(append(bytes.Clone(compressed), extra...), size)
 	_, err := withPayload(t, payload).ExtractVmlinux(&out)
 	return out.Bytes(), err
+}
+
+// wantExtracted checks an extraction gave vmlinux.
+func wantExtracted(t *testing.T, got, vmlinux []byte, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, vmlinux) {
+		t.Errorf("extracted %d bytes, differing from the %d-byte vmlinux at byte %d", len(got), len(vmlinux), firstDiff(got, vmlinux))
+	}
 }
 
 func TestExtractXZ(t *testing.T) {
@@ -81,12 +106,7 @@ func TestExtractXZ(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := extract(t, tc.xz(t), tc.extra)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, testVmlinux()) {
-				t.Errorf("extracted %d bytes, differing from the %d-byte vmlinux at byte %d", len(got), len(testVmlinux()), firstDiff(got, testVmlinux()))
-			}
+			wantExtracted(t, got, testVmlinux(), err)
 		})
 	}
 }
@@ -94,7 +114,7 @@ func TestExtractXZ(t *testing.T) {
 // A stream cut anywhere is an error that names the compression, never a
 // short vmlinux.
 func TestExtractTruncated(t *testing.T) {
-	for kind, file := range map[string]string{"xz": "vmlinux.xz", "zstd": "vmlinux.zst"} {
+	for kind, file := range map[string]string{"xz": "vmlinux.xz", "zstd": "vmlinux.zst", "lzma": "vmlinux.lzma", "lzo": "vmlinux.lzo"} {
 		b := committed(t, file)
 		for n := len(xzMagic); n < len(b); n++ {
 			_, err := extract(t, b[:n], nil)
@@ -113,12 +133,14 @@ func TestExtractTruncated(t *testing.T) {
 // it was. In the xz stream every byte is covered by a CRC32, the data's
 // check or a rule, except an LZMA2 chunk's compressed size, which
 // ulikunitz/xz's Reader2 does not hold the chunk to (it decodes by the
-// uncompressed size) and which does not change what it decodes to.
+// uncompressed size) and which does not change what it decodes to. lzop
+// checksums its header and each block's data. A legacy LZMA stream has no
+// check at all: a changed byte there may change the vmlinux unnoticed.
 func TestExtractCorrupted(t *testing.T) {
 	for _, tc := range []struct {
 		file      string
 		unnoticed int // changed bytes that may go unnoticed
-	}{{"vmlinux.xz", 4}, {"vmlinux.zst", 4}} {
+	}{{"vmlinux.xz", 4}, {"vmlinux.zst", 4}, {"vmlinux.lzo", 0}} {
 		b := committed(t, tc.file)
 		unnoticed := 0
 		for i := range b {
@@ -222,12 +244,7 @@ func TestExtractZstd(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := extract(t, tc.zst(t), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, testVmlinux()) {
-				t.Errorf("extracted %d bytes, differing from the %d-byte vmlinux at byte %d", len(got), len(testVmlinux()), firstDiff(got, testVmlinux()))
-			}
+			wantExtracted(t, got, testVmlinux(), err)
 		})
 	}
 }

@@ -48,8 +48,8 @@ Boot paths (--boot): a bzImage is entered at its 64-bit entry (bzimage):
 the guest's own decompressor unpacks the kernel and moves it to a random
 place (KASLR) before Linux starts. pvh skips that work: govmm extracts the
 bzImage's vmlinux on the host (gzip, bzip2, LZ4 as Debian's cloud kernel
-has, XZ as its standard kernel has, or ZSTD; once, then kept under
-~/.cache/govmm/vmlinux by the bzImage's hash) or
+has, LZMA, LZO, XZ as its standard kernel has, or ZSTD; once, then kept
+under ~/.cache/govmm/vmlinux by the bzImage's hash) or
 takes an ELF vmlinux as it is, and enters it through PVH. The kernel then
 runs where it was linked: the guest loses the decompressor's physical and
 virtual randomisation of the kernel image (KASLR of modules and memory
