@@ -91,13 +91,17 @@ if [ -n "$state" ] && ls "$state"/boot.*.log >/dev/null 2>&1; then
 	earlier_failed=$(sed -n 's/^--- FAIL: \([A-Za-z0-9_]*\) .*/\1/p' "$state"/boot.*.log | sort -u | tr '\n' ' ')
 fi
 
+# The whole binary's bound: about twice what the boot tests take in the
+# sandbox on an idle 2-core machine.
+timeout=30m
+
 # Named by time too: a sandbox booted again may give this script the same
 # PID, and an earlier attempt's log must survive.
 log=${state:-${TMPDIR:-/tmp}}/boot.$(date +%s).$$.log
 if [ -n "$skip" ]; then
-	tests/gotest-bounded.sh "$log" "$bin/boot.test" -test.v -test.timeout 30m -test.skip "$skip"
+	tests/gotest-bounded.sh "$log" "$bin/boot.test" -test.v -test.timeout "$timeout" -test.skip "$skip"
 else
-	tests/gotest-bounded.sh "$log" "$bin/boot.test" -test.v -test.timeout 30m
+	tests/gotest-bounded.sh "$log" "$bin/boot.test" -test.v -test.timeout "$timeout"
 fi
 status=$?
 for t in $earlier_failed; do
@@ -114,6 +118,15 @@ if [ -z "$state" ]; then
 fi
 if [ "$status" = 0 ]; then
 	exit 0
+fi
+# A binary stopped by its timeout ended in the middle of a test and ran none
+# after it; rerunning the tests that failed before then would pass the run
+# without their verdicts.
+if grep -q '^panic: test timed out' "$log"; then
+	running=$(sed -n '/^panic: test timed out/,/^$/s/^[[:space:]]*\(Test[A-Za-z0-9_]*\) (.*/\1/p' "$log" | tr '\n' ' ')
+	running=${running% }
+	echo "== boot tests stopped at their $timeout timeout in ${running:-a test not named}; failed before it: ${failed:-none}. Not rerun: the tests after it never ran"
+	exit 1
 fi
 if [ -z "$failed" ]; then
 	echo "== boot tests failed with status $status and no failed test named (a timeout?): not rerun"
