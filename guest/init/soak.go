@@ -16,9 +16,10 @@ import (
 // busy for SECONDS, as many VMs do at once in the soak test: round after
 // round it writes the MiB of the pattern for SEED+round at offset 0 of DEV,
 // fsyncs it, reads it back, and sends the same MiB to HOST:PORT on one TCP
-// connection. It reports the rounds and the digest of all it sent, so that
-// the host can check its image holds the last round's MiB and that it
-// received every byte.
+// connection, which it closes once the host has closed its side. It
+// reports the rounds and the digest of all it sent, so that the host can
+// check its image holds the last round's MiB and that it received every
+// byte.
 type soakCheck struct {
 	dev        string
 	seed, secs uint64
@@ -88,8 +89,8 @@ func (c soakCheck) run() result {
 		}
 		sent.Write(buf) //nolint:errcheck // hash.Hash.Write never fails
 	}
-	if err := conn.CloseWrite(); err != nil {
-		return failed(fmt.Errorf("close the stream to %v: %w", c.host, err), kv("rounds", rounds))
+	if err := closeAndWait(conn); err != nil {
+		return failed(fmt.Errorf("%v: %w", c.host, err), kv("rounds", rounds))
 	}
 	return pass(kv("rounds", rounds), kv("seed", c.seed), kv("sent_sha256", hex.EncodeToString(sent.Sum(nil))))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"time"
@@ -48,4 +49,18 @@ func (a tcpArgs) dial() (*net.TCPConn, error) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// closeAndWait shuts down the guest's side of conn and waits for the host to
+// close its own: the host has then read all that was sent. A check that
+// returned at once would let the guest power off with the stream's end still
+// in its socket's send buffer, lost with the VM.
+func closeAndWait(conn *net.TCPConn) error {
+	if err := conn.CloseWrite(); err != nil {
+		return fmt.Errorf("shut down sending: %w", err)
+	}
+	if _, err := io.Copy(io.Discard, conn); err != nil {
+		return fmt.Errorf("wait for the host to close: %w", err)
+	}
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/govmm/govmm/guest/pattern"
@@ -38,11 +37,8 @@ func (c tcpSendCheck) run() result {
 			return failed(fmt.Errorf("send to %v: %w", c.host, err), kv("sent", off))
 		}
 	}
-	if err := conn.CloseWrite(); err != nil {
-		return failed(fmt.Errorf("shut down sending to %v: %w", c.host, err), kv("sent", n))
-	}
-	if _, err := io.Copy(io.Discard, conn); err != nil {
-		return failed(fmt.Errorf("wait for %v to close: %w", c.host, err), kv("sent", n))
+	if err := closeAndWait(conn); err != nil {
+		return failed(fmt.Errorf("%v: %w", c.host, err), kv("sent", n))
 	}
 	elapsed := time.Since(start)
 	return pass(kv("bytes", n), kv("sha256", hex.EncodeToString(h.Sum(nil))), kv("seed", c.seed()),

@@ -108,9 +108,13 @@ func TestStopsAGuestFloodingAConsoleNobodyReads(t *testing.T) {
 	checkConfined(t, cmd.Process.Pid, true)
 	// The pipe is full: govmm's writer is blocked in it and the guest's
 	// output piles up behind it.
-	time.Sleep(2 * time.Second)
+	select {
+	case err := <-exited:
+		t.Fatalf("govmm ended (%v) before SIGTERM, its stdout full\nstderr:\n%s", err, stderr.String())
+	case <-time.After(2 * time.Second):
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+		t.Fatalf("SIGTERM: %v\nstderr:\n%s", err, stderr.String())
 	}
 	select {
 	case err = <-exited:
