@@ -52,8 +52,10 @@ func exitReason(r machine.Reason) ExitReason {
 	return 0
 }
 
-// UserExits count the exits govmm served itself, by bus.
-type UserExits struct{ PIO, MMIO uint64 }
+// UserExits count the exits govmm served itself, by bus, and Coalesced the
+// guest's writes to index registers (PCI's 0xCF8, the CMOS 0x70) that KVM
+// kept without an exit and govmm served at the next one.
+type UserExits struct{ PIO, MMIO, Coalesced uint64 }
 
 // ErrNotRunning is returned by Stats and VCPUSnapshots when Run is not
 // running.

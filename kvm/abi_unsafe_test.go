@@ -39,6 +39,7 @@ func TestIoctlNumbers(t *testing.T) {
 		{"KVM_SET_IDENTITY_MAP_ADDR", kvmSetIdentityMapAddr, 0x4008ae48, iow(0x48, unsafe.Sizeof(u64))},
 		{"KVM_CREATE_IRQCHIP", kvmCreateIRQChip, 0xae60, io(0x60)},
 		{"KVM_IRQ_LINE", kvmIRQLine, 0x4008ae61, iow(0x61, unsafe.Sizeof(irqLevel{}))},
+		{"KVM_REGISTER_COALESCED_MMIO", kvmRegisterCoalescedMMIO, 0x4010ae67, iow(0x67, unsafe.Sizeof(coalescedZone{}))},
 		{"KVM_SET_GSI_ROUTING", kvmSetGSIRouting, 0x4008ae6a, iow(0x6a, uintptr(irqRoutingHeaderWords*4))},
 		{"KVM_IRQFD", kvmIRQFD, 0x4020ae76, iow(0x76, unsafe.Sizeof(irqfd{}))},
 		{"KVM_CREATE_PIT2", kvmCreatePIT2, 0x4040ae77, iow(0x77, unsafe.Sizeof(pitConfig{}))},
@@ -90,6 +91,9 @@ func TestStructSizes(t *testing.T) {
 		{"kvm_irq_routing header", irqRoutingHeaderWords * 4, 8},
 		{"kvm_stats_header", unsafe.Sizeof(statsHeader{}), statsHeaderSize},
 		{"kvm_msrs header", unsafe.Offsetof(msrs{}.Entries), flexHeader},
+		{"kvm_coalesced_mmio_zone", unsafe.Sizeof(coalescedZone{}), 16},
+		{"kvm_coalesced_mmio", ringEntrySize, 24},
+		{"kvm_coalesced_mmio_ring header", ringHeader, 8},
 	} {
 		if c.got != c.want {
 			t.Errorf("sizeof(struct %s): Go mirror has %d bytes, C has %d", c.name, c.got, c.want)
@@ -137,6 +141,10 @@ func TestRunLayout(t *testing.T) {
 	if runExitReason != 8 || runUnion != 32 || runImmediateExit != 1 || minRunSize != 2352 {
 		t.Errorf("kvm_run offsets: immediate_exit %d exit_reason %d union %d size %d; want 1, 8, 32, 2352",
 			runImmediateExit, runExitReason, runUnion, minRunSize)
+	}
+	if ringEntryLen != 8 || ringEntryPIO != 12 || ringEntryData != 16 || maxCoalesced(4096) != 170 {
+		t.Errorf("kvm_coalesced_mmio: len at %d, pio at %d, data at %d, %d entries a page; want 8, 12, 16, 170",
+			ringEntryLen, ringEntryPIO, ringEntryData, maxCoalesced(4096))
 	}
 	if cpuidEntryWords*4 != 40 || cpuid2HeaderWords*4 != flexHeader {
 		t.Errorf("kvm_cpuid2 buffer: header %d words, entry %d words", cpuid2HeaderWords, cpuidEntryWords)

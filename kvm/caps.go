@@ -10,6 +10,7 @@ const (
 	CapIRQChip       Cap = 0
 	CapUserMemory    Cap = 3
 	CapExtCPUID      Cap = 7
+	CapCoalescedMMIO Cap = 15
 	CapNrVCPUs       Cap = 9
 	CapIRQRouting    Cap = 25
 	CapIRQFD         Cap = 32
@@ -20,6 +21,7 @@ const (
 	CapTSCDeadline   Cap = 72
 	CapSignalMSI     Cap = 77
 	CapImmediateExit Cap = 136
+	CapCoalescedPIO  Cap = 162
 	CapBinaryStatsFD Cap = 203
 )
 
@@ -28,7 +30,7 @@ var capNames = map[Cap]string{
 	CapNrVCPUs: "KVM_CAP_NR_VCPUS", CapIRQRouting: "KVM_CAP_IRQ_ROUTING", CapIRQFD: "KVM_CAP_IRQFD", CapPIT2: "KVM_CAP_PIT2",
 	CapIOEventFD: "KVM_CAP_IOEVENTFD", CapGetTSCKHz: "KVM_CAP_GET_TSC_KHZ", CapMaxVCPUs: "KVM_CAP_MAX_VCPUS",
 	CapTSCDeadline: "KVM_CAP_TSC_DEADLINE_TIMER", CapSignalMSI: "KVM_CAP_SIGNAL_MSI", CapImmediateExit: "KVM_CAP_IMMEDIATE_EXIT",
-	CapBinaryStatsFD: "KVM_CAP_BINARY_STATS_FD",
+	CapBinaryStatsFD: "KVM_CAP_BINARY_STATS_FD", CapCoalescedMMIO: "KVM_CAP_COALESCED_MMIO", CapCoalescedPIO: "KVM_CAP_COALESCED_PIO",
 }
 
 // String returns the kvm.h name, e.g. "KVM_CAP_IRQCHIP".

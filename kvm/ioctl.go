@@ -5,36 +5,37 @@ import "golang.org/x/sys/unix"
 // Ioctl request numbers (linux/kvm.h; KVMIO is 0xAE). Checked in abi_unsafe_test.go
 // against the values docs/facts.md records from the kernel headers.
 const (
-	kvmGetAPIVersion       = 0xae00
-	kvmCreateVM            = 0xae01
-	kvmCheckExtension      = 0xae03
-	kvmGetVCPUMmapSize     = 0xae04
-	kvmGetSupportedCPUID   = 0xc008ae05
-	kvmCreateVCPU          = 0xae41
-	kvmSetUserMemoryRegion = 0x4020ae46
-	kvmSetTSSAddr          = 0xae47
-	kvmSetIdentityMapAddr  = 0x4008ae48
-	kvmCreateIRQChip       = 0xae60
-	kvmIRQLine             = 0x4008ae61
-	kvmSetGSIRouting       = 0x4008ae6a
-	kvmIRQFD               = 0x4020ae76
-	kvmCreatePIT2          = 0x4040ae77
-	kvmIOEventFD           = 0x4040ae79
-	kvmRun                 = 0xae80
-	kvmGetRegs             = 0x8090ae81
-	kvmSetRegs             = 0x4090ae82
-	kvmGetSregs            = 0x8138ae83
-	kvmSetSregs            = 0x4138ae84
-	kvmSetMSRs             = 0x4008ae89
-	kvmGetFPU              = 0x81a0ae8c
-	kvmSetFPU              = 0x41a0ae8d
-	kvmGetLAPIC            = 0x8400ae8e
-	kvmSetLAPIC            = 0x4400ae8f
-	kvmSetCPUID2           = 0x4008ae90
-	kvmGetMPState          = 0x8004ae98
-	kvmGetTSCKHz           = 0xaea3
-	kvmSignalMSI           = 0x4020aea5
-	kvmGetStatsFD          = 0xaece
+	kvmGetAPIVersion         = 0xae00
+	kvmCreateVM              = 0xae01
+	kvmCheckExtension        = 0xae03
+	kvmGetVCPUMmapSize       = 0xae04
+	kvmGetSupportedCPUID     = 0xc008ae05
+	kvmCreateVCPU            = 0xae41
+	kvmSetUserMemoryRegion   = 0x4020ae46
+	kvmSetTSSAddr            = 0xae47
+	kvmSetIdentityMapAddr    = 0x4008ae48
+	kvmCreateIRQChip         = 0xae60
+	kvmIRQLine               = 0x4008ae61
+	kvmRegisterCoalescedMMIO = 0x4010ae67
+	kvmSetGSIRouting         = 0x4008ae6a
+	kvmIRQFD                 = 0x4020ae76
+	kvmCreatePIT2            = 0x4040ae77
+	kvmIOEventFD             = 0x4040ae79
+	kvmRun                   = 0xae80
+	kvmGetRegs               = 0x8090ae81
+	kvmSetRegs               = 0x4090ae82
+	kvmGetSregs              = 0x8138ae83
+	kvmSetSregs              = 0x4138ae84
+	kvmSetMSRs               = 0x4008ae89
+	kvmGetFPU                = 0x81a0ae8c
+	kvmSetFPU                = 0x41a0ae8d
+	kvmGetLAPIC              = 0x8400ae8e
+	kvmSetLAPIC              = 0x4400ae8f
+	kvmSetCPUID2             = 0x4008ae90
+	kvmGetMPState            = 0x8004ae98
+	kvmGetTSCKHz             = 0xaea3
+	kvmSignalMSI             = 0x4020aea5
+	kvmGetStatsFD            = 0xaece
 )
 
 // ioctl issues a KVM ioctl whose argument is a plain integer (or nothing).

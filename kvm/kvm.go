@@ -135,5 +135,10 @@ func (s *System) CreateVM() (*VM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("KVM_CREATE_VM: %w", err)
 	}
-	return &VM{f: os.NewFile(fd, "kvm-vm"), mmapSize: s.mmapSize}, nil
+	vm := &VM{f: os.NewFile(fd, "kvm-vm"), mmapSize: s.mmapSize, ring: &coalescedRing{}}
+	// KVM_CAP_COALESCED_MMIO answers with the ring's page in the vCPU mmap.
+	if page, err := s.CheckExtension(CapCoalescedMMIO); err == nil {
+		vm.ring.page = page
+	}
+	return vm, nil
 }

@@ -10,9 +10,10 @@ import (
 
 // VCPU is a KVM vCPU fd and its kvm_run page.
 type VCPU struct {
-	id  int
-	f   *os.File
-	run []byte // struct kvm_run, shared with the kernel
+	id   int
+	f    *os.File
+	run  []byte // struct kvm_run, shared with the kernel
+	ring *coalescedRing
 }
 
 func (c *VCPU) fd() uintptr { return c.f.Fd() }

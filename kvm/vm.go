@@ -12,6 +12,7 @@ import (
 type VM struct {
 	f        *os.File
 	mmapSize int
+	ring     *coalescedRing
 }
 
 func (vm *VM) fd() uintptr { return vm.f.Fd() }
@@ -148,7 +149,7 @@ func (vm *VM) CreateVCPU(id int) (*VCPU, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("map kvm_run of vCPU %d: %w", id, err), f.Close())
 	}
-	return &VCPU{id: id, f: f, run: run}, nil
+	return &VCPU{id: id, f: f, run: run, ring: vm.ring}, nil
 }
 
 // Stats opens the VM's binary statistics (KVM_GET_STATS_FD).

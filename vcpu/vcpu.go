@@ -15,10 +15,12 @@ import (
 	"github.com/govmm/govmm/kvm"
 )
 
-// Counters count the exits that reached govmm, by kind.
+// Counters count the exits that reached govmm, by kind, and the writes
+// that reached it without an exit (kvm.VCPU.DrainCoalesced).
 type Counters struct {
-	PIO  atomic.Uint64
-	MMIO atomic.Uint64
+	PIO       atomic.Uint64
+	MMIO      atomic.Uint64
+	Coalesced atomic.Uint64
 }
 
 // Setup is the state a vCPU starts in. Regs and Sregs are set only on the boot
@@ -159,6 +161,7 @@ func (v *VCPU) Stats() (map[string]uint64, error) {
 }
 
 func (v *VCPU) loop(cpu *kvm.VCPU) (*Stop, error) {
+	apply := v.applyCoalesced // once, not a closure per exit
 	for !v.stopping.Load() {
 		err := cpu.Run()
 		if errors.Is(err, kvm.ErrInterrupted) {
@@ -170,6 +173,15 @@ func (v *VCPU) loop(cpu *kvm.VCPU) (*Stop, error) {
 		if err != nil {
 			return nil, fmt.Errorf("vCPU %d: %w", v.id, err)
 		}
+		// Writes KVM coalesced came before this exit's access, from
+		// any vCPU: a read of 0xCFC must find its 0xCF8 latched.
+		n, err := cpu.DrainCoalesced(apply)
+		if err != nil {
+			return nil, fmt.Errorf("vCPU %d: %w", v.id, err)
+		}
+		if n > 0 {
+			v.Counters.Coalesced.Add(uint64(n))
+		}
 		stop, err := handleExit(cpu.Exit(), v.buses, &v.Counters)
 		if stop != nil || err != nil {
 			if err != nil {
@@ -179,6 +191,15 @@ func (v *VCPU) loop(cpu *kvm.VCPU) (*Stop, error) {
 		}
 	}
 	return nil, nil
+}
+
+// applyCoalesced serves one write from KVM's coalesced ring.
+func (v *VCPU) applyCoalesced(w kvm.CoalescedWrite) {
+	if w.PIO {
+		v.buses.PIO.Write(w.Addr, w.Data)
+	} else {
+		v.buses.MMIO.Write(w.Addr, w.Data)
+	}
 }
 
 // Stop asks the vCPU to leave KVM_RUN and end its loop. It does not wait.

@@ -83,7 +83,7 @@ func statsOnSIGUSR1(stderr io.Writer, write func() error) (stop func()) {
 }
 
 func userExits(u govmm.UserExits) map[string]uint64 {
-	return map[string]uint64{"pio": u.PIO, "mmio": u.MMIO}
+	return map[string]uint64{"pio": u.PIO, "mmio": u.MMIO, "coalesced_writes": u.Coalesced}
 }
 
 // writeStatsFile replaces path atomically, so a reader polling it never sees
@@ -104,7 +104,8 @@ func writeStatsFile(path string, s statsFile) error {
 }
 
 func printUnhandled(w io.Writer, res govmm.Result) {
-	fmt.Fprintf(w, "govmm: exits served by govmm: %d port I/O, %d MMIO\n", res.UserExits.PIO, res.UserExits.MMIO)
+	fmt.Fprintf(w, "govmm: exits served by govmm: %d port I/O, %d MMIO; %d index-register writes without an exit\n",
+		res.UserExits.PIO, res.UserExits.MMIO, res.UserExits.Coalesced)
 	for _, bus := range []struct {
 		name string
 		list []govmm.UnhandledAccess

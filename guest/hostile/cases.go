@@ -99,6 +99,7 @@ func cases() []kase {
 		{"bar-sizing", barSizingCase},
 		{"config-read-sweep", configReadCase},
 		{"config-bad-writes", configBadWriteCase},
+		{"config-address-flood", configAddressFloodCase},
 		{"config-write-sweep-rng", configWriteCase(targets[0])},
 		{"config-write-sweep-blk", configWriteCase(targets[1])},
 		{"config-write-sweep-net", configWriteCase(targets[2])},

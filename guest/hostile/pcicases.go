@@ -152,6 +152,42 @@ func configBadWriteCase(e *env) ([]report.Field, error) {
 	return nil, e.blk.restoreConfig()
 }
 
+// configAddressFloodCase writes CONFIG_ADDRESS (0xCF8) over and over
+// without reading, more times than KVM's coalesced ring holds (169), with
+// the address of a function that does not exist, then the spare disk's ID
+// register: the read of 0xCFC after each burst must see the spare's vendor
+// and device, as sysfs does, so the VMM applied every write and in order.
+func configAddressFloodCase(e *env) ([]report.Field, error) {
+	f := e.blk.fn
+	want, err := f.cfgRead(0, 4)
+	if err != nil {
+		return nil, err
+	}
+	const nowhere = 1<<31 | 31<<11 | 7<<8 // bus 0, slot 31, function 7: empty
+	var got []uint32
+	err = withPorts(func() error {
+		for _, burst := range []int{400, 170, 169, 3, 1} {
+			for i := 1; i < burst; i++ {
+				outl(0xcf8, nowhere|uint32(i%64)*4)
+			}
+			outl(0xcf8, f.cfgAddr(0))
+			got = append(got, inl(0xcfc))
+		}
+		outl(0xcf8, 0)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	fields := []report.Field{kv("id", fmt.Sprintf("%#x", want)), kv("read", fmt.Sprintf("%#x", got))}
+	for _, g := range got {
+		if g != want {
+			return fields, fmt.Errorf("0xcfc read %#x after a burst of CONFIG_ADDRESS writes, want %s's ID %#x", g, f.name, want)
+		}
+	}
+	return fields, nil
+}
+
 // restoreConfig puts back what a sweep may have changed in the header:
 // BAR 0 where the kernel put it, and the command register as open set it.
 func (d *dev) restoreConfig() error {

@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"errors"
 	"time"
 
 	"github.com/govmm/govmm/boot/acpi"
@@ -12,6 +13,7 @@ import (
 	"github.com/govmm/govmm/devices/pci"
 	"github.com/govmm/govmm/devices/serial"
 	"github.com/govmm/govmm/internal/kvmirq"
+	"github.com/govmm/govmm/kvm"
 	"github.com/govmm/govmm/memory"
 )
 
@@ -73,7 +75,43 @@ func (m *Machine) wireDevices() error {
 			return err
 		}
 	}
-	return m.wirePCI()
+	if err := m.wirePCI(); err != nil {
+		return err
+	}
+	return m.coalesceLatches()
+}
+
+// latchPorts are the index registers whose write only selects what the
+// next access to the data port reaches: PCI's CONFIG_ADDRESS (0xCFC
+// follows) and the CMOS index (0x71 follows). Linux writes one before
+// every configuration or clock access, about 420 writes a boot; coalesced,
+// KVM completes them without returning to govmm. Only the dword at 0xCF8
+// latches: 0xCF9 (reset control on some chipsets) must never join this
+// list while govmm implements it, since a coalesced write waits for the
+// next exit that reaches govmm.
+var latchPorts = []struct {
+	port uint64
+	size uint32
+}{
+	{pciConfigPort, 4},
+	{cmosPort, 1},
+}
+
+// coalesceLatches has KVM keep writes to latchPorts in its coalesced ring
+// instead of exiting (the vCPU loop applies them before the next exit).
+// Without KVM_CAP_COALESCED_PIO every such write exits, as before.
+func (m *Machine) coalesceLatches() error {
+	for _, l := range latchPorts {
+		err := m.kvm.RegisterCoalescedPIO(m.sys, l.port, l.size)
+		var missing *kvm.CapabilityError
+		if errors.As(err, &missing) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // wirePCI sets up PCI bus 0 behind configuration mechanism #1, with only the
