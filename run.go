@@ -54,7 +54,7 @@ func exitReason(r machine.Reason) ExitReason {
 
 // UserExits count the exits govmm served itself, by bus, and Coalesced the
 // guest's writes to index registers (PCI's 0xCF8, the CMOS 0x70) that KVM
-// kept without an exit and govmm served at the next one.
+// completed without returning to govmm, which served them at the next exit.
 type UserExits struct{ PIO, MMIO, Coalesced uint64 }
 
 // ErrNotRunning is returned by Stats and VCPUSnapshots when Run is not

@@ -41,7 +41,7 @@ const (
 // coalescedRing is a VM's ring: where it is in each vCPU's mmap, and the
 // lock that lets one vCPU at a time apply writes from it.
 type coalescedRing struct {
-	page int // page offset in the vCPU mmap; 0 when KVM has no ring
+	page int // page offset in the vCPU mmap, set by the first registration
 	on   atomic.Bool
 
 	mu sync.Mutex
@@ -68,6 +68,13 @@ func (vm *VM) RegisterCoalescedPIO(s *System, port uint64, size uint32) error {
 	if n <= 0 {
 		return &CapabilityError{Cap: CapCoalescedPIO}
 	}
+	if !vm.ring.on.Load() {
+		// KVM_CAP_COALESCED_MMIO answers with the ring's page in the vCPU
+		// mmap. Set before on: vCPUs read page only once on is true.
+		if vm.ring.page, err = s.CheckExtension(CapCoalescedMMIO); err != nil {
+			return err
+		}
+	}
 	if vm.ring.page <= 0 || (vm.ring.page+1)*os.Getpagesize() > vm.mmapSize {
 		return fmt.Errorf("KVM's coalesced ring at page %d is outside the %d-byte vCPU mapping", vm.ring.page, vm.mmapSize)
 	}
@@ -93,7 +100,7 @@ type CoalescedWrite struct {
 // vCPU that finds the ring empty knows the writes before it are applied.
 // Without a registered zone it costs one atomic load.
 func (c *VCPU) DrainCoalesced(serve func(CoalescedWrite)) (int, error) {
-	if c.ring == nil || !c.ring.on.Load() {
+	if !c.ring.on.Load() {
 		return 0, nil
 	}
 	ps := os.Getpagesize()

@@ -135,10 +135,5 @@ func (s *System) CreateVM() (*VM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("KVM_CREATE_VM: %w", err)
 	}
-	vm := &VM{f: os.NewFile(fd, "kvm-vm"), mmapSize: s.mmapSize, ring: &coalescedRing{}}
-	// KVM_CAP_COALESCED_MMIO answers with the ring's page in the vCPU mmap.
-	if page, err := s.CheckExtension(CapCoalescedMMIO); err == nil {
-		vm.ring.page = page
-	}
-	return vm, nil
+	return &VM{f: os.NewFile(fd, "kvm-vm"), mmapSize: s.mmapSize, ring: &coalescedRing{}}, nil
 }

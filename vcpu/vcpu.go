@@ -16,7 +16,7 @@ import (
 )
 
 // Counters count the exits that reached govmm, by kind, and the writes
-// that reached it without an exit (kvm.VCPU.DrainCoalesced).
+// that reached it through KVM's coalesced ring (kvm.VCPU.DrainCoalesced).
 type Counters struct {
 	PIO       atomic.Uint64
 	MMIO      atomic.Uint64

@@ -104,7 +104,7 @@ func writeStatsFile(path string, s statsFile) error {
 }
 
 func printUnhandled(w io.Writer, res govmm.Result) {
-	fmt.Fprintf(w, "govmm: exits served by govmm: %d port I/O, %d MMIO; %d index-register writes without an exit\n",
+	fmt.Fprintf(w, "govmm: exits served by govmm: %d port I/O, %d MMIO; %d index-register writes that KVM kept for govmm\n",
 		res.UserExits.PIO, res.UserExits.MMIO, res.UserExits.Coalesced)
 	for _, bus := range []struct {
 		name string

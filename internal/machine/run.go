@@ -21,7 +21,7 @@ const (
 
 // UserExits count the exits govmm served itself, by bus, and Coalesced the
 // guest's writes to index registers (PCI's 0xCF8, the CMOS 0x70) that KVM
-// kept without an exit and govmm served at the next one.
+// completed without returning to govmm, which served them at the next exit.
 type UserExits struct{ PIO, MMIO, Coalesced uint64 }
 
 // Result says how the VM ended and what it cost; the virtqueues' counts are
@@ -55,15 +55,12 @@ var ErrNotRunning = errors.New("VM is not running")
 func (m *Machine) Stats() (map[string]uint64, UserExits, error) {
 	m.runningMu.Lock()
 	defer m.runningMu.Unlock()
-	var user UserExits
 	if len(m.running) == 0 {
-		return nil, user, ErrNotRunning
+		return nil, UserExits{}, ErrNotRunning
 	}
 	var sum Result
+	user := sumUserExits(m.running)
 	for _, c := range m.running {
-		user.PIO += c.Counters.PIO.Load()
-		user.Coalesced += c.Counters.Coalesced.Load()
-		user.MMIO += c.Counters.MMIO.Load()
 		stats, err := c.Stats()
 		if errors.Is(err, ErrNoStats) {
 			sum.NoKVMStats = err
@@ -147,14 +144,21 @@ func (m *Machine) Run(ctx context.Context) (res Result, err error) {
 	m.runningMu.Lock()
 	m.running = nil
 	m.runningMu.Unlock()
-	for _, c := range cpus {
-		res.UserExits.PIO += c.Counters.PIO.Load()
-		res.UserExits.MMIO += c.Counters.MMIO.Load()
-		res.UserExits.Coalesced += c.Counters.Coalesced.Load()
-	}
+	res.UserExits = sumUserExits(cpus)
 	res.UnhandledPIO = m.buses.PIO.Unhandled()
 	res.UnhandledMMIO = m.buses.MMIO.Unhandled()
 	return res, err
+}
+
+// sumUserExits adds up what each vCPU counted.
+func sumUserExits(cpus []*vcpu.VCPU) UserExits {
+	var u UserExits
+	for _, c := range cpus {
+		u.PIO += c.Counters.PIO.Load()
+		u.MMIO += c.Counters.MMIO.Load()
+		u.Coalesced += c.Counters.Coalesced.Load()
+	}
+	return u
 }
 
 func (m *Machine) startVCPUs(done chan vcpu.Result, gate <-chan struct{}) ([]*vcpu.VCPU, error) {

@@ -12,8 +12,9 @@ import (
 
 // The guest finds configuration mechanism #1 and, through the DSDT's PCI
 // root bridge, enumerates govmm's host bridge. Its writes to the
-// configuration address port (and the CMOS index) reach govmm without an
-// exit where KVM can coalesce them, and enumeration still finds the bridge.
+// configuration address port (and the CMOS index) reach govmm through
+// KVM's coalesced ring where KVM has one, and enumeration still finds the
+// bridge.
 func TestGuestEnumeratesPCIHostBridge(t *testing.T) {
 	e := testEnv(t)
 	stats := filepath.Join(t.TempDir(), "stats.json")
@@ -36,7 +37,8 @@ func TestGuestEnumeratesPCIHostBridge(t *testing.T) {
 		return
 	}
 	// Linux writes 0xCF8 before each of its hundreds of configuration
-	// accesses while it enumerates: fewer than 100 means they exit.
+	// accesses while it enumerates: fewer than 100 means they come to govmm
+	// as exits.
 	if got := user["coalesced_writes"]; got < 100 {
 		t.Errorf("--stats user_exits.coalesced_writes = %d, want the guest's 0xCF8 and 0x70 writes (hundreds): %v", got, user)
 	}
