@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 )
 
-// Coalesced writes (api.rst, KVM_REGISTER_COALESCED_MMIO and
-// KVM_CAP_COALESCED_PIO). A guest write into a registered zone does not
+// Coalesced writes (the KVM API's KVM_REGISTER_COALESCED_MMIO and
+// KVM_CAP_COALESCED_PIO; the ring's layout is recorded in docs/facts.md). A guest write into a registered zone does not
 // come back from KVM_RUN: KVM appends it to a ring in one page of every
 // vCPU's mmap, shared by the whole VM, and re-enters the guest. User space applies the
 // writes, oldest first, before it serves the next exit. That suits a
